@@ -1,0 +1,96 @@
+"""Finding capture sessions on disk and loading each with the reader for its layout."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from photostereo.io.canonical import LIGHTS_FILE, read_canonical
+from photostereo.io.photoface import LIGHTS_FILE as PHOTOFACE_LIGHTS
+from photostereo.io.photoface import read_photoface
+from photostereo.io.yaleb import CAPTURE, read_yaleb, yaleb_poses
+from photostereo.session import CaptureSession
+from psface.errors import InputError
+
+LAYOUTS = ("canonical", "photoface", "yaleb")
+
+
+@dataclass(frozen=True, order=True)
+class SessionRef:
+    """Where one session lives: a folder, its layout, and the Yale B pose if any.
+
+    ``str(ref)`` is the form the command line accepts back (``folder`` or
+    ``folder#P00`` for one pose of a Yale B subject).
+    """
+
+    path: Path
+    layout: str
+    part: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}#{self.part}" if self.part else str(self.path)
+
+
+def detect_layout(folder: Path) -> str | None:
+    """The layout of a session folder, or None if it holds no session."""
+    if (folder / LIGHTS_FILE).is_file():
+        return "canonical"
+    if (folder / PHOTOFACE_LIGHTS).is_file():
+        return "photoface"
+    if any(CAPTURE.match(name) for name in os.listdir(folder)):
+        return "yaleb"
+    return None
+
+
+def parse_ref(text: str | Path) -> SessionRef:
+    """Turn a command-line session argument into a :class:`SessionRef`."""
+    pose = re.fullmatch(r"(?P<path>.+)#(?P<part>P\d\d)", str(text))
+    path = Path(pose["path"] if pose else text)
+    part = pose["part"] if pose else None
+    if not path.exists():
+        raise InputError(path, "no such session folder")
+    if not path.is_dir():
+        raise InputError(path, "a session is a folder of captures, not a file")
+    layout = detect_layout(path)
+    if layout is None:
+        raise InputError(
+            path,
+            f"no session here: expected {LIGHTS_FILE} (canonical), {PHOTOFACE_LIGHTS} "
+            "(Photoface) or yaleBNN_P00A+000E+00.pgm captures (Yale B)",
+        )
+    return SessionRef(path, layout, part)
+
+
+def load_session(ref: SessionRef | str | Path) -> CaptureSession:
+    """Read the session ``ref`` names, with the reader for its layout."""
+    if not isinstance(ref, SessionRef):
+        ref = parse_ref(ref)
+    if ref.layout == "canonical":
+        return read_canonical(ref.path)
+    if ref.layout == "photoface":
+        return read_photoface(ref.path)
+    return read_yaleb(ref.path, pose=ref.part)
+
+
+def find_sessions(root: str | Path) -> list[SessionRef]:
+    """Every session under ``root`` (``ROOT/SUBJECT/SESSION``, Yale B subject folders, or
+    ``root`` itself), sorted by path so that batches run in a stable order."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(root, "not a folder")
+    refs: list[SessionRef] = []
+    for folder, subfolders, _ in os.walk(root):
+        here = Path(folder)
+        layout = detect_layout(here)
+        if layout is None:
+            subfolders.sort()
+            continue
+        subfolders.clear()
+        if layout == "yaleb":
+            poses = yaleb_poses(here)
+            refs.extend(SessionRef(here, layout, p if len(poses) > 1 else None) for p in poses)
+        else:
+            refs.append(SessionRef(here, layout))
+    return sorted(refs)

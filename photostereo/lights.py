@@ -1,0 +1,104 @@
+"""Light directions: conversions between the rigs' angle conventions and unit vectors.
+
+Every function returns directions in the project frame (x right along the columns, y up,
+z toward the camera), as unit vectors from the surface toward the light. The sign of each
+convention is pinned by tests that render a sphere under it and check the recovered normals.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from psface.errors import LightGeometryError
+
+#: Above this condition number of the light matrix the normals are not determined.
+MAX_CONDITION = 1e3
+
+
+def normalize_directions(directions: np.ndarray, *, where: str = "lights") -> np.ndarray:
+    """Scale each direction to unit length; reject zero, non-finite or non-3-vectors."""
+    d = np.asarray(directions, dtype=np.float64)
+    if d.ndim != 2 or d.shape[1] != 3:
+        raise LightGeometryError(where, f"light directions must be (K, 3), got {d.shape}")
+    norms = np.linalg.norm(d, axis=1)
+    if not np.isfinite(d).all() or (norms < 1e-12).any():
+        raise LightGeometryError(where, "a light direction is zero or not finite")
+    return (d / norms[:, None]).astype(np.float32)
+
+
+def check_light_geometry(directions: np.ndarray, *, where: str = "lights") -> float:
+    """Return the light matrix's condition number; raise if it cannot determine normals.
+
+    Three or more lights are needed, and they must not lie in one plane through the
+    origin (the matrix would be rank 2, nearly so if the condition number is huge).
+    """
+    d = np.asarray(directions, dtype=np.float64)
+    if len(d) < 3:
+        raise LightGeometryError(where, f"{len(d)} lights; photometric stereo needs at least 3")
+    singular = np.linalg.svd(d, compute_uv=False)
+    condition = float(singular[0] / max(singular[-1], 1e-300))
+    if condition > MAX_CONDITION:
+        raise LightGeometryError(
+            where,
+            f"the {len(d)} light directions are (nearly) coplanar "
+            f"(condition number {condition:.3g} > {MAX_CONDITION:g}); "
+            "use lights that are not all in one plane",
+        )
+    return condition
+
+
+def from_azimuth_elevation(
+    azimuth: np.ndarray | float, elevation: np.ndarray | float, *, degrees: bool = True
+) -> np.ndarray:
+    """Directions from the Extended Yale B angles.
+
+    Azimuth A is positive toward the subject's right (the image's left), elevation E
+    positive above the camera: ``(-sin A cos E, sin E, cos A cos E)``.
+    """
+    a, e = np.broadcast_arrays(np.asarray(azimuth, float), np.asarray(elevation, float))
+    if degrees:
+        a, e = np.deg2rad(a), np.deg2rad(e)
+    d = np.stack([-np.sin(a) * np.cos(e), np.sin(e), np.cos(a) * np.cos(e)], axis=-1)
+    return d.astype(np.float32)
+
+
+def to_azimuth_elevation(directions: np.ndarray, *, degrees: bool = True) -> np.ndarray:
+    """Inverse of :func:`from_azimuth_elevation`: (..., 2) array of (azimuth, elevation)."""
+    d = np.asarray(directions, dtype=np.float64)
+    d = d / np.linalg.norm(d, axis=-1, keepdims=True)
+    az = np.arctan2(-d[..., 0], d[..., 2])
+    el = np.arcsin(np.clip(d[..., 1], -1.0, 1.0))
+    out = np.stack([az, el], axis=-1)
+    return np.rad2deg(out) if degrees else out
+
+
+def from_zenith_azimuth(
+    zenith: np.ndarray | float, azimuth: np.ndarray | float, *, degrees: bool = True
+) -> np.ndarray:
+    """Directions from spherical angles about the camera axis (the Photoface convention).
+
+    Zenith Z is the angle from the optical axis (z), azimuth A is measured in the image
+    plane from +x (image right) toward +y (image up):
+    ``(sin Z cos A, sin Z sin A, cos Z)``.
+    """
+    z, a = np.broadcast_arrays(np.asarray(zenith, float), np.asarray(azimuth, float))
+    if degrees:
+        z, a = np.deg2rad(z), np.deg2rad(a)
+    d = np.stack([np.sin(z) * np.cos(a), np.sin(z) * np.sin(a), np.cos(z)], axis=-1)
+    return d.astype(np.float32)
+
+
+def to_zenith_azimuth(directions: np.ndarray, *, degrees: bool = True) -> np.ndarray:
+    """Inverse of :func:`from_zenith_azimuth`: (..., 2) array of (zenith, azimuth)."""
+    d = np.asarray(directions, dtype=np.float64)
+    d = d / np.linalg.norm(d, axis=-1, keepdims=True)
+    zen = np.arccos(np.clip(d[..., 2], -1.0, 1.0))
+    az = np.arctan2(d[..., 1], d[..., 0])
+    out = np.stack([zen, az], axis=-1)
+    return np.rad2deg(out) if degrees else out
+
+
+def ring_directions(count: int, zenith: float, *, azimuth0: float = 0.0) -> np.ndarray:
+    """``count`` lights evenly spaced in azimuth on a cone of half-angle ``zenith`` degrees."""
+    azimuths = azimuth0 + 360.0 * np.arange(count) / count
+    return from_zenith_azimuth(np.full(count, zenith), azimuths)

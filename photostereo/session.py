@@ -1,0 +1,106 @@
+"""The in-memory capture session every reader produces and every solver consumes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from photostereo.lights import check_light_geometry, normalize_directions
+from psface.errors import InputError
+
+#: Captures at or above this fraction of full scale are treated as saturated.
+SATURATION_FRACTION = 0.98
+
+
+@dataclass(frozen=True, eq=False)
+class CaptureSession:
+    """One still face photographed once per light.
+
+    Attributes
+    ----------
+    images : (K, H, W) float32
+        Captures scaled to [0, 1] by their bit depth (RGB is converted to luminance).
+    directions : (K, 3) float32
+        Unit vectors from the surface toward each light, in the image frame
+        (x right, y up, z toward the camera).
+    intensities : (K,) float32
+        Relative brightness of each light; the solvers divide it out.
+    subject, session : str
+        Identity and visit labels.
+    attributes : mapping
+        Photoface-style attributes (gender, spectacles, facial_hair, pose, expression, ...).
+    source : Path or None
+        Folder the session was read from, used in every error message.
+    image_names : tuple of str
+        File name of each capture, in the order of ``images``.
+    saturation : float
+        Level at or above which a pixel is saturated (``inf`` for float captures).
+    landmarks : (M, 2) float32 or None
+        Landmarks shipped with the session (Photoface ``metadata.txt``), x right, y down
+        in pixels, if any.
+    """
+
+    images: np.ndarray
+    directions: np.ndarray
+    intensities: np.ndarray
+    subject: str
+    session: str
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+    image_names: tuple[str, ...] = ()
+    saturation: float = SATURATION_FRACTION
+    landmarks: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        images = np.asarray(self.images, dtype=np.float32)
+        directions = normalize_directions(self.directions, where=self.where)
+        intensities = np.asarray(self.intensities, dtype=np.float32).reshape(-1)
+        names = self.image_names or tuple(f"image {k}" for k in range(len(images)))
+        object.__setattr__(self, "images", images)
+        object.__setattr__(self, "directions", directions)
+        object.__setattr__(self, "intensities", intensities)
+        object.__setattr__(self, "image_names", tuple(names))
+        self._validate()
+
+    @property
+    def where(self) -> str:
+        """How error messages name this session."""
+        if self.source is not None:
+            return str(self.source)
+        return f"session {self.subject}/{self.session}"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(H, W) of every capture."""
+        return self.images.shape[1], self.images.shape[2]
+
+    @property
+    def n_lights(self) -> int:
+        return self.images.shape[0]
+
+    def _validate(self) -> None:
+        if self.images.ndim != 3:
+            raise InputError(
+                self.where, f"captures must stack to (K, H, W), got {self.images.shape}"
+            )
+        k = self.images.shape[0]
+        if len(self.directions) != k:
+            raise InputError(self.where, f"{k} captures but {len(self.directions)} lights")
+        if len(self.intensities) != k:
+            raise InputError(self.where, f"{k} captures but {len(self.intensities)} intensities")
+        if len(self.image_names) != k:
+            raise InputError(self.where, f"{k} captures but {len(self.image_names)} image names")
+        bad_intensity = ~np.isfinite(self.intensities) | (self.intensities <= 0)
+        if bad_intensity.any():
+            name = self.image_names[int(np.argmax(bad_intensity))]
+            raise InputError(self.where, f"light of {name} has a non-positive intensity")
+        check_light_geometry(self.directions, where=self.where)
+        for name, image in zip(self.image_names, self.images, strict=True):
+            if not np.isfinite(image).all():
+                raise InputError(self.where, f"{name} contains NaN or infinite pixels")
+            if not image.any():
+                raise InputError(self.where, f"{name} is all black: the light did not fire")

@@ -1,0 +1,5 @@
+import sys
+
+from psface.cli import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+"""One module per ``psface`` stage; each exposes ``register(subparsers)``."""
+
+from psface.commands import reconstruct
+
+STAGES = (reconstruct,)

@@ -1,0 +1,1 @@
+"""Maps to embeddings: face embedders per modality and their training."""

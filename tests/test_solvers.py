@@ -1,0 +1,174 @@
+"""Solvers against rendered analytic surfaces with known normals and albedo."""
+
+import numpy as np
+import pytest
+
+from photostereo import solvers
+from photostereo.solvers import solve, solve_lambertian, solve_robust, solve_shadow_aware
+from tests.scenes import albedo_map, angular_error_deg, bump_field, render, rig, sphere
+
+SOLVER_FUNCTIONS = (solve_lambertian, solve_shadow_aware, solve_robust)
+
+
+def lit_by_all(normals: np.ndarray, directions: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Pixels that face every light, so no observation is in attached shadow."""
+    return mask & (np.einsum("hwc,kc->khw", normals, directions) > 0.1).all(axis=0)
+
+
+def reachable(normals: np.ndarray, directions: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Pixels that face at least three lights: what a shadow-aware solver can solve."""
+    facing = (np.einsum("hwc,kc->khw", normals, directions) > 0.05).sum(axis=0)
+    return mask & (facing >= 3)
+
+
+@pytest.mark.parametrize("surface", [sphere, bump_field])
+@pytest.mark.parametrize("n_lights", [3, 4, 8])
+@pytest.mark.parametrize("solver", SOLVER_FUNCTIONS)
+def test_noise_free_render_recovers_normals_and_albedo(surface, n_lights, solver):
+    normals, mask = surface(96)
+    albedo = albedo_map(mask.shape)
+    directions = rig(n_lights)
+    intensities = np.linspace(0.7, 1.3, n_lights).astype(np.float32)
+    images = render(normals, albedo, directions, intensities=intensities)
+    unclipped = {} if solver is solve_lambertian else {"saturation": np.inf}
+    result = solver(images, directions, intensities=intensities, mask=mask, **unclipped)
+    check = lit_by_all(normals, directions, mask)
+    assert check.sum() > 0.25 * mask.sum()
+    assert result.mask[check].all()
+    assert angular_error_deg(result.normals, normals, check) < 0.5
+    relative_albedo_error = np.abs(result.albedo[check] - albedo[check]) / albedo[check]
+    assert relative_albedo_error.mean() < 0.01
+
+
+@pytest.mark.parametrize("n_lights", [3, 4, 8])
+@pytest.mark.parametrize("solver", [solve_shadow_aware, solve_robust])
+def test_noise_free_shadowed_pixels_are_exact_from_the_lights_that_reach_them(n_lights, solver):
+    normals, mask = sphere(96)
+    albedo = albedo_map(mask.shape)
+    directions = rig(n_lights)
+    result = solver(render(normals, albedo, directions), directions, mask=mask)
+    check = reachable(normals, directions, mask)
+    assert result.mask[check].mean() > 0.97
+    assert angular_error_deg(result.normals, normals, check & result.mask) < 0.5
+
+
+@pytest.mark.parametrize("n_lights", [4, 6, 8])
+def test_shadow_aware_beats_plain_with_noise_and_attached_shadows(n_lights):
+    normals, mask = sphere(128)
+    albedo = albedo_map(mask.shape)
+    directions = rig(n_lights, zenith=50.0)
+    images = render(normals, albedo, directions, noise=0.01)
+    plain = solve_lambertian(images, directions, mask=mask)
+    aware = solve_shadow_aware(images, directions, mask=mask)
+    check = reachable(normals, directions, mask)
+    plain_error = angular_error_deg(plain.normals, normals, check)
+    aware_error = angular_error_deg(aware.normals, normals, check & aware.mask)
+    print(f"{n_lights} lights: plain {plain_error:.2f} deg, shadow-aware {aware_error:.2f} deg")
+    assert aware_error < 3.0 <= plain_error
+    assert aware.mask[check].mean() > 0.9
+
+
+def test_four_lights_with_one_shadowed_solve_from_the_other_three():
+    normals, mask = sphere(96)
+    albedo = np.full(mask.shape, 0.8, np.float32)
+    directions = rig(4, zenith=60.0)
+    images = render(normals, albedo, directions)
+    shaded = (np.einsum("hwc,kc->khw", normals, directions) <= 0).sum(axis=0) == 1
+    lit3 = mask & shaded & ((np.einsum("hwc,kc->khw", normals, directions) > 0.05).sum(0) == 3)
+    assert lit3.sum() > 100
+    result = solve_shadow_aware(images, directions, mask=mask)
+    assert (result.n_used[lit3] == 3).all()
+    assert angular_error_deg(result.normals, normals, lit3) < 0.5
+
+
+def test_pixels_with_fewer_than_three_observations_are_reported_not_invented():
+    normals, mask = sphere(96)
+    albedo = np.full(mask.shape, 0.8, np.float32)
+    directions = rig(4, zenith=70.0)
+    images = render(normals, albedo, directions)
+    facing = (np.einsum("hwc,kc->khw", normals, directions) > 0).sum(axis=0)
+    starved = mask & (facing < 3)
+    assert starved.sum() > 50
+    result = solve_shadow_aware(images, directions, mask=mask)
+    assert result.underdetermined[starved].all()
+    assert not result.mask[starved].any()
+    assert (result.normals[starved] == 0).all()
+
+
+def test_saturated_observations_are_dropped():
+    normals, mask = sphere(96)
+    albedo = np.full(mask.shape, 0.9, np.float32)
+    directions = rig(6, zenith=30.0)
+    images = render(normals, albedo, directions, intensities=np.full(6, 1.25))
+    clipped = np.minimum(images, 1.0)
+    check = lit_by_all(normals, directions, mask) & (images > 1.0).any(axis=0)
+    assert check.sum() > 100
+    plain = solve_lambertian(clipped, directions, intensities=np.full(6, 1.25), mask=mask)
+    aware = solve_shadow_aware(
+        clipped, directions, intensities=np.full(6, 1.25), mask=mask, saturation=0.999
+    )
+    assert angular_error_deg(aware.normals, normals, check & aware.mask) < 0.5
+    assert angular_error_deg(plain.normals, normals, check) > 1.0
+
+
+def test_robust_solver_resists_specular_highlights():
+    normals, mask = sphere(128)
+    albedo = albedo_map(mask.shape)
+    directions = rig(8)
+    images = render(normals, albedo, directions, noise=0.005, specular=0.5)
+    errors = {
+        name: angular_error_deg(r.normals, normals, mask & r.mask)
+        for name, r in (
+            ("plain", solve_lambertian(images, directions, mask=mask)),
+            ("shadow", solve_shadow_aware(images, directions, mask=mask)),
+            ("robust", solve_robust(images, directions, mask=mask)),
+        )
+    }
+    print(errors)
+    assert errors["robust"] < 2.0
+    assert errors["robust"] < 0.6 * errors["shadow"] < 0.6 * errors["plain"]
+
+
+def test_residual_is_zero_for_lambertian_data_and_grows_with_noise():
+    normals, mask = bump_field(64)
+    albedo = albedo_map(mask.shape)
+    directions = rig(6)
+    clean = solve_lambertian(render(normals, albedo, directions), directions)
+    noisy = solve_lambertian(render(normals, albedo, directions, noise=0.02), directions)
+    assert np.median(clean.residual) < 1e-5
+    # six observations, three parameters: the RMS residual is about sqrt(3/6) sigma
+    assert 0.01 < np.median(noisy.residual) < 0.02
+
+
+def test_solver_output_is_float32_and_unit_length():
+    normals, mask = sphere(48)
+    directions = rig(4)
+    images = render(normals, albedo_map(mask.shape), directions)
+    for method in ("plain", "shadow", "robust"):
+        r = solve(images, directions, method=method, mask=mask)
+        assert r.normals.dtype == np.float32 and r.albedo.dtype == np.float32
+        length = np.linalg.norm(r.normals[r.mask], axis=-1)
+        np.testing.assert_allclose(length, 1.0, atol=1e-5)
+
+
+def test_unknown_solver_name_lists_the_known_ones():
+    normals, mask = sphere(16)
+    directions = rig(3)
+    images = render(normals, albedo_map(mask.shape), directions)
+    with pytest.raises(ValueError, match="plain, shadow, robust"):
+        solve(images, directions, method="magic")
+
+
+def test_blocked_parallel_solve_matches_a_per_pixel_lstsq_reference(monkeypatch):
+    """The fast path against the slow, obvious one: np.linalg.lstsq pixel by pixel."""
+    monkeypatch.setattr(solvers, "BLOCK", 97)  # many uneven blocks across the threads
+    normals, mask = bump_field(40)
+    albedo = albedo_map(mask.shape)
+    directions = rig(5)
+    images = render(normals, albedo, directions, noise=0.01)
+    fast = solve_lambertian(images, directions)
+    flat = images.reshape(5, -1)
+    reference = np.stack(
+        [np.linalg.lstsq(directions, flat[:, p], rcond=None)[0] for p in range(flat.shape[1])]
+    ).reshape(40, 40, 3)
+    np.testing.assert_allclose(fast.normals * fast.albedo[..., None], reference, atol=1e-5)
