@@ -16,6 +16,7 @@ from photostereo.io.images import (
     write_image,
     write_npy,
 )
+from photostereo.lights import check_light_geometry
 from photostereo.session import SATURATION_FRACTION, CaptureSession
 from psface.errors import InputError
 
@@ -39,10 +40,11 @@ def read_canonical(folder: str | Path) -> CaptureSession:
     spec_path = folder / LIGHTS_FILE
     spec = _read_spec(spec_path)
     entries = spec["lights"]
+    parsed = [_parse_light(spec_path, index, entry) for index, entry in enumerate(entries)]
+    check_light_geometry(np.array([d for _, d, _ in parsed]).reshape(-1, 3), where=str(spec_path))
     images, directions, intensities, names = [], [], [], []
     full_scale = 1.0
-    for index, entry in enumerate(entries):
-        name, direction, intensity = _parse_light(spec_path, index, entry)
+    for index, (name, direction, intensity) in enumerate(parsed):
         if name in names:
             raise InputError(spec_path, f"image {name} is listed for two lights")
         path = resolve_inside(folder, name)

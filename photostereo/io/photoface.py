@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from photostereo.io.images import is_image_file, read_image
-from photostereo.lights import from_zenith_azimuth
+from photostereo.lights import check_light_geometry, from_zenith_azimuth
 from photostereo.session import SATURATION_FRACTION, CaptureSession
 from psface.errors import InputError
 
@@ -59,6 +59,9 @@ def read_photoface(folder: str | Path) -> CaptureSession:
     folder = Path(folder)
     lights_path = folder / LIGHTS_FILE
     zenith, azimuth = parse_light_source(lights_path)
+    degrees = not _radians(zenith, azimuth)
+    directions = from_zenith_azimuth(zenith, azimuth, degrees=degrees)
+    check_light_geometry(directions, where=str(lights_path))
     captures = sorted(
         (p for p in folder.iterdir() if is_image_file(p) and p.suffix.lower() == ".bmp"),
         key=lambda p: _natural_key(p.name),
@@ -77,7 +80,7 @@ def read_photoface(folder: str | Path) -> CaptureSession:
         images.append(image)
     return CaptureSession(
         images=np.stack(images),
-        directions=from_zenith_azimuth(zenith, azimuth, degrees=not _radians(zenith, azimuth)),
+        directions=directions,
         intensities=np.ones(len(images), np.float32),
         subject=folder.resolve().parent.name,
         session=folder.resolve().name,
