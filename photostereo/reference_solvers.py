@@ -1,0 +1,326 @@
+"""Vectorised NumPy photometric stereo: the readable definition of each solver.
+
+The fast solvers in :mod:`photostereo.solvers` compile the same per-pixel arithmetic
+into fused kernels; these versions state it as whole-array NumPy over cache-sized pixel
+blocks, run in threads. They are what the tests hold the fast ones to, the fallback for
+rigs of more than 64 lights, and the only implementation of ``robust``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from photostereo.solver_common import MIN_OBSERVATIONS, PhotometricResult, prepare_inputs
+
+#: Pixels processed together; (K + 3) x BLOCK float32 stays inside a core's L2 cache.
+BLOCK = 16384
+
+
+def solve_lambertian(
+    images: np.ndarray,
+    directions: np.ndarray,
+    *,
+    intensities: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+) -> PhotometricResult:
+    """Least-squares Lambertian photometric stereo over every observation (Woodham).
+
+    Parameters
+    ----------
+    images : (K, H, W) array
+        Captures, one per light, linear in radiance.
+    directions : (K, 3) array
+        Unit light directions (toward the light), image frame.
+    intensities : (K,) array, optional
+        Relative light intensities (default all 1); divided out of the albedo.
+    mask : (H, W) bool array, optional
+        Pixels to solve (default all).
+
+    Notes
+    -----
+    One pseudo-inverse serves every pixel: b = pinv(S) I and the residual is
+    (Id - S pinv(S)) I, both from one (3 + K) x K matrix applied per block, so the
+    captures are read once. Shadows and highlights bias this solver; see
+    :func:`solve_shadow_aware` and :func:`solve_robust`.
+    """
+    stack, lights, requested = prepare_inputs(images, directions, intensities, mask)
+    k = lights.shape[0]
+    pinv = np.linalg.pinv(lights.astype(np.float64))
+    projector = (np.eye(k) - lights.astype(np.float64) @ pinv).astype(np.float32)
+    pinv = pinv.astype(np.float32)
+    out = _Outputs(requested)
+
+    def run(start: int, stop: int) -> None:
+        block = stack[:, start:stop]
+        r = projector @ block
+        residual = np.einsum("kp,kp->p", r, r)
+        residual *= 1.0 / k
+        np.sqrt(residual, out=residual)
+        out.store(start, stop, pinv @ block, residual, k)
+
+    _parallel_blocks(run, stack.shape[1])
+    return out.result(images.shape[1:])
+
+
+def solve_shadow_aware(
+    images: np.ndarray,
+    directions: np.ndarray,
+    *,
+    intensities: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+    saturation: float = 0.98,
+    shadow_threshold: float = 0.01,
+    relative_shadow: float = 0.05,
+    outlier_residual: float = 0.04,
+) -> PhotometricResult:
+    """Lambertian least squares over the observations each pixel can trust.
+
+    Parameters
+    ----------
+    images, directions, intensities, mask
+        As :func:`solve_lambertian`.
+    saturation : float
+        Observations at or above this level are clipped by the sensor and dropped.
+    shadow_threshold : float
+        Observations at or below this level (the sensor's dark floor) are shadow.
+    relative_shadow : float
+        Observations below this fraction of the pixel's brightest observation are
+        shadow too: an attached shadow of a bright pixel sits far above the dark floor
+        once ambient light is added, but far below its lit observations.
+    outlier_residual : float
+        Where more than three observations remain and the fit's RMS residual exceeds
+        this fraction of the pixel's mean observation, the observation furthest below
+        the fit (a cast shadow) is dropped and the pixel solved again.
+
+    Notes
+    -----
+    Each pixel solves its own 3 x 3 normal equations (sum_k w_k s_k s_k^T) b =
+    sum_k w_k I_k s_k with 0/1 weights, in closed form for all pixels at once. Pixels
+    with fewer than three trusted observations, or whose trusted lights are nearly
+    coplanar, are reported in ``underdetermined``. The four-light case (Photoface)
+    is the one this is tuned for: a side light's shadow leaves exactly three.
+    """
+    stack, lights, requested = prepare_inputs(images, directions, intensities, mask)
+    out = _Outputs(requested)
+
+    def run(start: int, stop: int) -> None:
+        obs = stack[:, start:stop]
+        weights = _trusted(obs, saturation, shadow_threshold, relative_shadow)
+        b, ok = _solve_weighted(lights, obs, weights)
+        r = obs - lights @ b
+        count = weights.sum(axis=0)
+        rms = np.sqrt(np.einsum("kp,kp->p", weights * r, r) / np.maximum(count, 1.0))
+        mean_obs = np.einsum("kp,kp->p", weights, obs) / np.maximum(count, 1.0)
+        weights = _drop_outliers(weights, r, lights @ b, ok, rms, mean_obs, outlier_residual)
+        retry = ok & (weights.sum(axis=0) < count)
+        if retry.any():
+            cols = np.flatnonzero(retry)
+            sub_w, sub_obs = weights[:, cols], obs[:, cols]
+            b[:, cols], ok[cols] = _solve_weighted(lights, sub_obs, sub_w)
+            sub_r = sub_obs - lights @ b[:, cols]
+            count[cols] = sub_w.sum(axis=0)
+            rms[cols] = np.sqrt(np.einsum("kp,kp->p", sub_w * sub_r, sub_r) / count[cols])
+        b[:, ~ok] = 0.0
+        out.store(start, stop, b, rms, np.where(ok, count, 0))
+
+    _parallel_blocks(run, stack.shape[1])
+    return out.result(images.shape[1:])
+
+
+def solve_robust(
+    images: np.ndarray,
+    directions: np.ndarray,
+    *,
+    intensities: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+    saturation: float = 0.98,
+    shadow_threshold: float = 0.01,
+    relative_shadow: float = 0.05,
+    scale: float = 0.02,
+    iterations: int = 10,
+) -> PhotometricResult:
+    """Iteratively reweighted least squares, for rigs with specular highlights.
+
+    Parameters
+    ----------
+    images, directions, intensities, mask, saturation, shadow_threshold, relative_shadow
+        As :func:`solve_shadow_aware`; shadowed and saturated observations get weight 0.
+    scale : float
+        Residual scale of the Cauchy weight w = 1 / (1 + (r / c)^2), as a fraction of
+        the pixel's median observation: residuals well above it (a highlight, a cast
+        shadow) lose their say, those below keep it.
+    iterations : int
+        Reweighting rounds after the first, equally weighted, solve.
+
+    Notes
+    -----
+    Minimises sum_k rho_C(I_k - s_k . b) with the Cauchy loss, one weighted 3 x 3
+    solve per pixel per round. It needs redundancy to tell an outlier from the surface,
+    so it pays off from about six lights; with four it behaves like ``shadow``.
+    """
+    stack, lights, requested = prepare_inputs(images, directions, intensities, mask)
+    out = _Outputs(requested)
+
+    def run(start: int, stop: int) -> None:
+        obs = stack[:, start:stop]
+        trusted = _trusted(obs, saturation, shadow_threshold, relative_shadow)
+        c = scale * np.maximum(np.median(obs, axis=0), shadow_threshold)
+        weights = trusted
+        b, ok = _solve_weighted(lights, obs, weights)
+        for _ in range(iterations):
+            r = obs - lights @ b
+            weights = trusted / (1.0 + (r / c) ** 2)
+            b, ok = _solve_weighted(lights, obs, weights)
+        r = obs - lights @ b
+        total = np.maximum(weights.sum(axis=0), 1e-12)
+        rms = np.sqrt(np.einsum("kp,kp->p", weights * r, r) / total)
+        used = (weights > 0.5).sum(axis=0)
+        ok &= trusted.sum(axis=0) >= MIN_OBSERVATIONS
+        b[:, ~ok] = 0.0
+        out.store(start, stop, b, rms, np.where(ok, used, 0))
+
+    _parallel_blocks(run, stack.shape[1])
+    return out.result(images.shape[1:])
+
+
+def _trusted(
+    obs: np.ndarray, saturation: float, shadow_threshold: float, relative_shadow: float
+) -> np.ndarray:
+    """0/1 float weights: observations neither in shadow nor saturated."""
+    floor = np.maximum(shadow_threshold, relative_shadow * obs.max(axis=0))
+    return ((obs > floor) & (obs < saturation)).astype(np.float32)
+
+
+def _drop_outliers(
+    weights: np.ndarray,
+    residual: np.ndarray,
+    predicted: np.ndarray,
+    ok: np.ndarray,
+    rms: np.ndarray,
+    mean_obs: np.ndarray,
+    outlier_residual: float,
+) -> np.ndarray:
+    """Weights without the observations a first fit exposes as shadow.
+
+    An observation the fit predicts to face away from its light is an attached shadow
+    lifted above the dark floor by noise or ambient light. Where no such observation
+    exists but the fit is poor, the one furthest below it is a cast shadow. Either is
+    dropped only while at least three observations remain.
+    """
+    count = weights.sum(axis=0)
+    attached = (weights > 0) & (predicted <= 0)
+    poor = ok & (rms > outlier_residual * mean_obs) & ~attached.any(axis=0)
+    worst = np.argmin(np.where(weights > 0, residual, np.inf), axis=0)
+    cast = np.zeros_like(attached)
+    cast[worst, np.arange(worst.size)] = poor
+    drop = attached | cast
+    allowed = ok & (count - drop.sum(axis=0) >= MIN_OBSERVATIONS)
+    return np.where(drop & allowed, 0.0, weights).astype(np.float32)
+
+
+def _solve_weighted(
+    lights: np.ndarray, obs: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Solve (sum_k w_k s_k s_k^T) b = sum_k w_k I_k s_k for every pixel at once.
+
+    Returns b (3, P) and a flag (P,) that is False where the system is singular or
+    ill-conditioned (fewer than three weighted lights, or nearly coplanar ones).
+    """
+    sx, sy, sz = lights[:, 0], lights[:, 1], lights[:, 2]
+    outer = np.stack([sx * sx, sx * sy, sx * sz, sy * sy, sy * sz, sz * sz])  # (6, K)
+    a, b_, c, d, e, f = outer @ weights  # the symmetric 3x3 [[a b c] [b d e] [c e f]]
+    rhs = lights.T @ (weights * obs)  # (3, P)
+    # Cofactors of the symmetric matrix; its inverse is cof / det.
+    c00 = d * f - e * e
+    c01 = c * e - b_ * f
+    c02 = b_ * e - c * d
+    c11 = a * f - c * c
+    c12 = b_ * c - a * e
+    c22 = a * d - b_ * b_
+    det = a * c00 + b_ * c01 + c * c02
+    scale = (a + d + f) / 3.0
+    ok = det > 1e-4 * scale**3
+    inv_det = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+    x, y, z = rhs
+    solution = np.stack(
+        [
+            (c00 * x + c01 * y + c02 * z) * inv_det,
+            (c01 * x + c11 * y + c12 * z) * inv_det,
+            (c02 * x + c12 * y + c22 * z) * inv_det,
+        ]
+    )
+    return solution, ok
+
+
+class _Outputs:
+    """Output buffers shared by the worker threads; each block fills its own slice.
+
+    Normals are kept channel-first (3, P), so every per-block step runs over
+    contiguous rows; the result exposes them as an (H, W, 3) view at no cost.
+    """
+
+    def __init__(self, requested: np.ndarray) -> None:
+        n_pixels = requested.size
+        self.requested = requested.reshape(-1)
+        self.everything = bool(self.requested.all())
+        self.normals = np.empty((3, n_pixels), np.float32)
+        self.albedo = np.empty(n_pixels, np.float32)
+        self.residual = np.empty(n_pixels, np.float32)
+        self.n_used = np.empty(n_pixels, np.uint8)
+        self.solved = np.empty(n_pixels, bool)
+
+    def store(self, start: int, stop: int, b: np.ndarray, residual: np.ndarray, n_used) -> None:
+        """Split b = rho n into albedo and unit normal for pixels start:stop."""
+        albedo = self.albedo[start:stop]
+        np.multiply(b[0], b[0], out=albedo)
+        albedo += b[1] * b[1]
+        albedo += b[2] * b[2]
+        np.sqrt(albedo, out=albedo)
+        used = self.n_used[start:stop]
+        used[...] = n_used
+        solved = self.solved[start:stop]
+        np.greater(albedo, 1e-8, out=solved)
+        solved &= used >= MIN_OBSERVATIONS
+        if not self.everything:
+            requested = self.requested[start:stop]
+            solved &= requested
+            used *= requested
+        scale = np.divide(1.0, albedo, out=np.zeros_like(albedo), where=solved)
+        np.multiply(b, scale, out=self.normals[:, start:stop])
+        albedo *= solved
+        np.multiply(residual, solved, out=self.residual[start:stop])
+
+    def result(self, shape: tuple[int, int]) -> PhotometricResult:
+        h, w = shape
+        normals = np.moveaxis(self.normals.reshape(3, h, w), 0, -1)
+        n_used = self.n_used.reshape(h, w)
+        requested = self.requested.reshape(h, w)
+        return PhotometricResult(
+            normals=normals,
+            albedo=self.albedo.reshape(h, w),
+            mask=self.solved.reshape(h, w),
+            residual=self.residual.reshape(h, w),
+            n_used=n_used,
+            underdetermined=requested & (n_used < MIN_OBSERVATIONS),
+        )
+
+
+def _parallel_blocks(run: Callable[[int, int], None], n_pixels: int) -> None:
+    """Call ``run(start, stop)`` over cache-sized pixel blocks on every core.
+
+    NumPy releases the GIL inside its kernels, so threads share the work without
+    copying the captures.
+    """
+    bounds = [(s, min(s + BLOCK, n_pixels)) for s in range(0, n_pixels, BLOCK)]
+    workers = min(len(bounds), os.cpu_count() or 1)
+    if workers <= 1:
+        for start, stop in bounds:
+            run(start, stop)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(run, start, stop) for start, stop in bounds]:
+            future.result()
