@@ -47,9 +47,7 @@ def write_photoface_sphere(folder: Path, *, lights_text: str | None = None) -> P
         "Gender: female\nSpectacles: yes\nFacial_Hair: none\nPose: 1\n"
         "Quality: ok\nOcclusion: \nEmotion: positive\n"
     )
-    (folder / "metadata.txt").write_text(
-        "\n".join(f"{10 + k} {20 + k}" for k in range(11)) + "\n"
-    )
+    (folder / "metadata.txt").write_text("\n".join(f"{10 + k} {20 + k}" for k in range(11)) + "\n")
     return folder
 
 
@@ -57,7 +55,9 @@ def write_yaleb_sphere(folder: Path, *, ambient: float = 0.0) -> Path:
     normals, mask = sphere(48)
     angles = [(0, 0), (25, 0), (-25, 0), (0, 20), (0, -20), (50, 10), (-50, -10)]
     az, el = np.array(angles, float).T
-    images = render(normals, np.where(mask, 0.6, 0.0).astype(np.float32), from_azimuth_elevation(az, el))
+    images = render(
+        normals, np.where(mask, 0.6, 0.0).astype(np.float32), from_azimuth_elevation(az, el)
+    )
     folder.mkdir(parents=True)
     name = folder.name
     for (a, e), image in zip(angles, images, strict=True):

@@ -70,7 +70,11 @@ def test_sphere_rendered_under_each_convention_gives_outward_normals(convert, an
 @pytest.mark.parametrize(
     ("forward", "inverse", "angles"),
     [
-        (from_azimuth_elevation, to_azimuth_elevation, ([-120, -30, 0, 45, 130], [-40, 0, 10, 60, -20])),
+        (
+            from_azimuth_elevation,
+            to_azimuth_elevation,
+            ([-120, -30, 0, 45, 130], [-40, 0, 10, 60, -20]),
+        ),
         (from_zenith_azimuth, to_zenith_azimuth, ([5, 15, 30, 60, 89], [-170, -90, 0, 45, 179])),
     ],
 )

@@ -134,8 +134,12 @@ def test_real_yaleb_nose_protrudes_toward_the_camera():
         rows = slice(int(0.50 * h), int(0.62 * h))
         nose = np.nanmax(depth[rows, int(0.42 * w) : int(0.58 * w)])
         cheeks = np.nanmedian(
-            np.concatenate([depth[rows, int(0.15 * w) : int(0.25 * w)].ravel(),
-                            depth[rows, int(0.75 * w) : int(0.85 * w)].ravel()])
+            np.concatenate(
+                [
+                    depth[rows, int(0.15 * w) : int(0.25 * w)].ravel(),
+                    depth[rows, int(0.75 * w) : int(0.85 * w)].ravel(),
+                ]
+            )
         )
         print(f"{subject}: nose {nose:.1f} px above the cheeks' {cheeks:.1f}")
         assert nose - cheeks > 5.0
