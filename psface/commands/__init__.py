@@ -1,5 +1,5 @@
 """One module per ``psface`` stage; each exposes ``register(subparsers)``."""
 
-from psface.commands import reconstruct
+from psface.commands import reconstruct, synth
 
-STAGES = (reconstruct,)
+STAGES = (reconstruct, synth)

@@ -1,0 +1,282 @@
+"""Make a synthetic data set: people, their visits, the captures and the ground truth.
+
+Randomness is keyed, never sequential: a person's identity comes from
+``SeedSequence(seed, spawn_key=(subject, IDENTITY))``, their gender, habits and number of
+visits from ``(subject, PERSON)``, a visit from ``(subject, VISIT, session)``. So any
+session is the same whatever the number of workers, the order they run in, or how many
+other people or sessions are asked for.
+
+:func:`render_visit` is pure (arrays in, arrays out); :func:`write_visit` and
+:func:`generate` write the tree ``ROOT/SUBJECT/SESSION/`` in the canonical layout
+(INTERFACES.md), with ``gt_normal.npy``, ``gt_albedo.npy``, ``gt_depth.npy`` and
+``gt_mask.png``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from photostereo.synthetic import population
+from photostereo.synthetic.face import Identity, face_fields, sample_identity, static_fields
+from photostereo.synthetic.grid import FaceGrid
+from photostereo.synthetic.occluders import frame_fields, merge_layers, occluder_fields
+from photostereo.synthetic.render import RenderSettings, add_noise, shade
+from photostereo.synthetic.rigs import Rig, parse_rig
+from photostereo.synthetic.scene import Scene, compose, nominal_scale
+from photostereo.synthetic.variation import Visit, sample_visit
+
+IDENTITY, PERSON, VISIT = 0, 1, 2
+#: Luminance weights (ITU-R BT.601), as the capture reader uses.
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+#: The face grid extends past the image so shifted or shrunk heads stay covered.
+GRID_MARGIN = 1.3
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What to generate.
+
+    ``sessions`` is a count per person, or ``"photoface"`` to draw each person's count
+    from the Photoface histogram. ``color`` is ``"grey"`` or ``"rgb"``; ``bits`` 8 or 16.
+    """
+
+    subjects: int = 10
+    sessions: int | str = 4
+    seed: int = 0
+    rig: str = "photoface"
+    size: int = 256
+    bits: int = 8
+    color: str = "grey"
+    settings: RenderSettings = field(default_factory=RenderSettings)
+
+    def __post_init__(self) -> None:
+        if self.subjects < 1:
+            raise ValueError(f"subjects must be at least 1, got {self.subjects}")
+        if isinstance(self.sessions, str):
+            if self.sessions != "photoface":
+                raise ValueError(f"sessions must be a count or 'photoface', got {self.sessions!r}")
+        elif self.sessions < 1:
+            raise ValueError(f"sessions must be at least 1, got {self.sessions}")
+        if self.size < 32:
+            raise ValueError(f"size must be at least 32 pixels, got {self.size}")
+        if self.bits not in (8, 16):
+            raise ValueError(f"bits must be 8 or 16, got {self.bits}")
+        if self.color not in ("grey", "rgb"):
+            raise ValueError(f"color must be grey or rgb, got {self.color!r}")
+        parse_rig(self.rig)
+
+
+@dataclass
+class RenderedVisit:
+    """One session in memory.
+
+    ``images`` (K, H, W) float32 grey captures in [0, 1] (luminance of ``rgb`` when RGB),
+    ``rgb`` (K, H, W, 3) or ``None``; ``directions`` (K, 3); ``intensities`` (K,);
+    ``ground_truth`` maps ``normal`` (H, W, 3), ``albedo`` (H, W), ``depth`` (H, W) in
+    pixels with NaN outside the mask, ``mask`` (H, W) bool.
+    """
+
+    subject: str
+    session: str
+    images: np.ndarray
+    rgb: np.ndarray | None
+    directions: np.ndarray
+    intensities: np.ndarray
+    attributes: dict[str, Any]
+    ground_truth: dict[str, np.ndarray]
+
+
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+def subject_name(index: int) -> str:
+    return f"s{index + 1:04d}"
+
+
+def session_name(index: int) -> str:
+    return f"v{index:02d}"
+
+
+@lru_cache(maxsize=64)
+def person(seed: int, subject: int) -> tuple[Identity, dict[str, str], int]:
+    """A person's identity, usual attributes and Photoface-style number of visits."""
+    rng = _rng(seed, subject, PERSON)
+    habits = population.draw_person(rng)
+    visits = population.draw_session_count(rng)
+    ident = sample_identity(_rng(seed, subject, IDENTITY), habits["gender"])
+    return ident, habits, visits
+
+
+@lru_cache(maxsize=8)
+def _static(seed: int, subject: int, grid: FaceGrid) -> tuple[np.ndarray, ...]:
+    return static_fields(person(seed, subject)[0], grid)
+
+
+def session_count(config: SynthConfig, subject: int) -> int:
+    if config.sessions == "photoface":
+        return person(config.seed, subject)[2]
+    return int(config.sessions)
+
+
+def visit_plan(config: SynthConfig) -> list[tuple[int, int]]:
+    """Every (subject, session) index pair the config asks for, in order."""
+    return [(i, j) for i in range(config.subjects) for j in range(session_count(config, i))]
+
+
+def _background(visit: Visit, size: int) -> np.ndarray:
+    """A smooth backdrop: the visit's colour with a vertical gradient."""
+    ramp = 1.0 + visit.background_slope * np.linspace(0.5, -0.5, size, dtype=np.float32)
+    colour = np.asarray(visit.background, np.float32)
+    return np.broadcast_to(ramp[:, None, None] * colour, (size, size, 3)).astype(np.float32)
+
+
+def build_scene(config: SynthConfig, subject: int, session: int) -> tuple[Scene, Visit, dict]:
+    """The posed scene of one visit, the visit's parameters and its attributes."""
+    ident, habits, _ = person(config.seed, subject)
+    rng = _rng(config.seed, subject, VISIT, session)
+    attributes = population.draw_session_attributes(rng, habits)
+    visit = sample_visit(rng, attributes, ident.skin)
+    n = int(np.ceil(config.size * GRID_MARGIN / 2) * 2)
+    grid = FaceGrid(n, nominal_scale(config.size))
+    face = face_fields(
+        ident,
+        grid,
+        expression=visit.expression,
+        facial_hair=visit.facial_hair,
+        hair_density=visit.hair_density,
+        rng=rng,
+        static=_static(config.seed, subject, grid),
+        clothing=visit.clothing,
+    )
+    layers = []
+    if visit.spectacles is not None:
+        layers.append(frame_fields(visit.spectacles, ident, grid, face.height))
+    if visit.occluder is not None:
+        layers.append(occluder_fields(visit.occluder, grid, face.height))
+    scene = compose(
+        face,
+        grid,
+        visit.pose,
+        config.size,
+        frame=merge_layers(layers),
+        background=_background(visit, config.size),
+    )
+    return scene, visit, attributes
+
+
+def render_visit(config: SynthConfig, subject: int, session: int) -> RenderedVisit:
+    """Render one session of the data set ``config`` describes."""
+    rig: Rig = parse_rig(config.rig)
+    scene, visit, attributes = build_scene(config, subject, session)
+    rng = _rng(config.seed, subject, VISIT, session, 1)
+    intensities = (1.0 + visit.light_jitter * rng.uniform(-1, 1, rig.n_lights)).astype(np.float32)
+    albedo = scene.albedo if config.color == "rgb" else (scene.albedo @ LUMA)[..., None]
+    radiance = shade(
+        scene.normal,
+        albedo,
+        rig.directions,
+        intensities,
+        depth=scene.depth,
+        receivers=scene.person > 0.5,
+        specular_map=scene.specular,
+        settings=config.settings,
+        exposure=visit.exposure,
+    )
+    if visit.blur > 0:
+        sigma = visit.blur * config.size / 256
+        for k in range(len(radiance)):
+            radiance[k] = cv2.GaussianBlur(radiance[k], (0, 0), sigma).reshape(radiance[k].shape)
+    captures = add_noise(radiance, rng, config.settings)
+    rgb = captures if config.color == "rgb" else None
+    grey = captures @ LUMA if config.color == "rgb" else captures[..., 0]
+    mask = scene.mask
+    gt_albedo = np.where(mask, scene.albedo @ LUMA, 0.0).astype(np.float32)
+    gt_normal = np.where(mask[..., None], scene.normal, 0.0).astype(np.float32)
+    gt_depth = np.where(mask, scene.depth, np.nan).astype(np.float32)
+    return RenderedVisit(
+        subject=subject_name(subject),
+        session=session_name(session),
+        images=grey.astype(np.float32),
+        rgb=rgb,
+        directions=rig.directions,
+        intensities=intensities,
+        attributes=attributes,
+        ground_truth={"normal": gt_normal, "albedo": gt_albedo, "depth": gt_depth, "mask": mask},
+    )
+
+
+def write_visit(root: str | Path, visit: RenderedVisit, *, bits: int = 8) -> Path:
+    """Write one rendered session as ``root/SUBJECT/SESSION/`` (canonical layout)."""
+    from photostereo.io.canonical import write_canonical
+    from photostereo.session import CaptureSession
+
+    session = CaptureSession(
+        images=visit.images,
+        directions=visit.directions,
+        intensities=visit.intensities,
+        subject=visit.subject,
+        session=visit.session,
+        attributes=visit.attributes,
+    )
+    folder = Path(root) / visit.subject / visit.session
+    return write_canonical(
+        folder, session, bits=bits, rgb_images=visit.rgb, ground_truth=visit.ground_truth
+    )
+
+
+def _job(args: tuple[SynthConfig, str, int, int]) -> str:
+    config, root, subject, session = args
+    return str(write_visit(root, render_visit(config, subject, session), bits=config.bits))
+
+
+def _run_jobs(jobs: list, workers: int) -> Iterator[str]:
+    if workers <= 1:
+        yield from map(_job, jobs)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        chunk = max(1, min(16, len(jobs) // (workers * 4)))
+        yield from pool.map(_job, jobs, chunksize=chunk)
+
+
+def generate(
+    root: str | Path,
+    config: SynthConfig,
+    *,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | bool = False,
+) -> list[Path]:
+    """Render and write every session of ``config`` under ``root``; return the folders.
+
+    ``workers`` processes share the sessions; the output does not depend on how many.
+    ``progress`` is ``True`` for a tqdm bar (rate and ETA), or a callback
+    ``(done, total)``.
+    """
+    root = Path(root)
+    plan = visit_plan(config)
+    jobs = [(config, str(root), i, j) for i, j in plan]
+    workers = max(1, min(workers, len(jobs), os.cpu_count() or 1))
+    bar = None
+    if progress is True:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), unit="session", desc="synth")
+    folders = []
+    for done, folder in enumerate(_run_jobs(jobs, workers), start=1):
+        folders.append(Path(folder))
+        if bar is not None:
+            bar.update(1)
+        elif callable(progress):
+            progress(done, len(jobs))
+    if bar is not None:
+        bar.close()
+    return folders
