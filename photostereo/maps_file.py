@@ -18,6 +18,15 @@ session    (N,)         str      session label (UTF-8)
 Root attribute ``schema_version``; more datasets and attributes may sit beside these.
 Every array dataset is chunked one sample per chunk and gzip-compressed, so reading one
 sample touches one chunk.
+
+Beside them, group ``meta`` holds one row per session too: ``source`` (the session's
+path relative to the preprocessed root), ``detection_score`` and ``n_faces`` (MTCNN;
+NaN and 0 with ``--no-detect``), ``landmarks`` (N, 5, 2) in the capture's pixels (x
+right, y down), ``residual`` (median photometric residual on the face),
+``partial_fraction`` (face pixels solved from fewer than all lights) and ``attributes``
+(the session's attributes as JSON). Root attributes ``tool_version``, ``size``,
+``rig``, ``solver``, ``integrator``, ``config`` (the full configuration, JSON) and
+``failed`` (JSON list of the sessions the last run could not use, with reasons).
 """
 
 from __future__ import annotations
@@ -35,6 +44,16 @@ SCHEMA_VERSION = 1
 CHANNELS = {"normal": 3, "albedo": 1, "depth": 1, "image": 1}
 MAP_DATASETS = (*CHANNELS, "mask")
 LABEL_DATASETS = ("subject", "session")
+#: Per-session metadata in group ``meta``: name -> (shape of one row, dtype).
+META_DATASETS = {
+    "source": ((), "str"),
+    "detection_score": ((), np.float32),
+    "n_faces": ((), np.int32),
+    "landmarks": ((5, 2), np.float32),
+    "residual": ((), np.float32),
+    "partial_fraction": ((), np.float32),
+    "attributes": ((), "str"),
+}
 _STRING = h5py.string_dtype("utf-8")
 
 
@@ -65,11 +84,24 @@ def create_datasets(handle: h5py.File, size: int) -> None:
         )
     for name in LABEL_DATASETS:
         handle.create_dataset(name, shape=(0,), maxshape=(None,), dtype=_STRING, chunks=(256,))
+    meta = handle.create_group("meta")
+    for name, (shape, dtype) in META_DATASETS.items():
+        meta.create_dataset(
+            name,
+            shape=(0, *shape),
+            maxshape=(None, *shape),
+            chunks=(256, *shape),
+            dtype=_STRING if dtype == "str" else dtype,
+        )
     handle.attrs["schema_version"] = SCHEMA_VERSION
 
 
-def append_samples(handle: h5py.File, samples: Iterable[Mapping[str, np.ndarray | str]]) -> int:
-    """Append samples (dicts with every map and label) to an open file; return how many."""
+def append_samples(handle: h5py.File, samples: Iterable[Mapping[str, object]]) -> int:
+    """Append samples to an open file; return how many.
+
+    Each sample maps every dataset name (maps, labels, and the ``meta`` names, which
+    default to empty where a sample lacks them) to its value.
+    """
     batch = list(samples)
     if not batch:
         return 0
@@ -82,6 +114,13 @@ def append_samples(handle: h5py.File, samples: Iterable[Mapping[str, np.ndarray 
             dataset[start:stop] = [str(s[name]) for s in batch]
         else:
             dataset[start:stop] = np.stack([np.asarray(s[name]) for s in batch])
+    if "meta" in handle:
+        for name, (shape, dtype) in META_DATASETS.items():
+            dataset = handle["meta"][name]
+            dataset.resize(stop, axis=0)
+            default = "" if dtype == "str" else np.full(shape, np.nan if dtype == np.float32 else 0)
+            values = [s.get(name, default) for s in batch]
+            dataset[start:stop] = [str(v) for v in values] if dtype == "str" else np.stack(values)
     return len(batch)
 
 
@@ -128,10 +167,13 @@ class MapsFile:
 
     def labels(self) -> tuple[np.ndarray, np.ndarray]:
         """(subject, session) as arrays of str."""
-        return tuple(
-            np.array([v.decode() if isinstance(v, bytes) else v for v in self.handle[n][()]])
-            for n in LABEL_DATASETS
-        )
+        return tuple(read_strings(self.handle[n]) for n in LABEL_DATASETS)
+
+    def sources(self) -> np.ndarray:
+        """Each row's session path relative to the preprocessed root (str)."""
+        if "meta" not in self.handle:
+            return np.array([f"{a}/{b}" for a, b in zip(*self.labels(), strict=True)])
+        return read_strings(self.handle["meta"]["source"])
 
     def read(self, modality: str, indices: np.ndarray | slice | None = None) -> np.ndarray:
         """The channels of ``modality`` (joined modalities stacked), float32 (n, C, S, S).
@@ -154,3 +196,7 @@ class MapsFile:
         out = np.empty((len(indices), *dataset.shape[1:]), dataset.dtype)
         out[order] = dataset[indices[order]]  # HDF5 reads rows in increasing order
         return out
+
+
+def read_strings(dataset: h5py.Dataset) -> np.ndarray:
+    return np.array([v.decode() if isinstance(v, bytes) else v for v in dataset[()]], dtype=str)

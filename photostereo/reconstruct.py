@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -20,7 +21,8 @@ class Reconstruction:
     """The maps of one session, all in the captures' pixel frame.
 
     ``photometric`` keeps the solver's diagnostics (residual, observations used,
-    underdetermined pixels); ``mask`` is the region that was integrated.
+    underdetermined pixels); ``mask`` is the region that was integrated; ``timings``
+    the seconds spent solving and integrating.
     """
 
     normals: np.ndarray
@@ -28,6 +30,7 @@ class Reconstruction:
     depth: np.ndarray
     mask: np.ndarray
     photometric: PhotometricResult
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def surface_mask(images: np.ndarray, solved: np.ndarray) -> np.ndarray:
@@ -52,6 +55,7 @@ def reconstruct(
     mask: np.ndarray | None = None,
 ) -> Reconstruction:
     """Normals, albedo and depth of ``session``; ``mask`` restricts the solve if given."""
+    start = time.perf_counter()
     result = solve(
         session.images,
         session.directions,
@@ -63,5 +67,7 @@ def reconstruct(
     region = surface_mask(session.images, result.mask)
     normals = np.where(region[..., None], result.normals, 0.0).astype(np.float32)
     albedo = np.where(region, result.albedo, 0.0).astype(np.float32)
+    solved = time.perf_counter()
     depth = integrate_normals(normals, region, method=integrator)
-    return Reconstruction(normals, albedo, depth, region, result)
+    timings = {"solve": solved - start, "integrate": time.perf_counter() - solved}
+    return Reconstruction(normals, albedo, depth, region, result, timings)

@@ -1,5 +1,5 @@
 """One module per ``psface`` stage; each exposes ``register(subparsers)``."""
 
-from psface.commands import reconstruct, synth
+from psface.commands import preprocess, reconstruct, synth
 
-STAGES = (reconstruct, synth)
+STAGES = (synth, reconstruct, preprocess)

@@ -1,0 +1,165 @@
+"""Sessions to aligned maps: the per-session work of ``psface preprocess``.
+
+For each session: read the captures, find the face (MTCNN, batched over the sessions of
+a chunk), warp the captures onto the canonical five-landmark crop (rotating the lights
+with them, see :mod:`photostereo.align`), run photometric stereo and integration in the
+crop, and return the sample the maps file stores. Work is done in chunks of sessions,
+each chunk a pure function of its session list and the configuration, so the same
+chunk gives the same arrays in a local worker and on a Dask cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from photostereo.align import align_session, centre_crop_transform, similarity_to_template
+from photostereo.detect import Detection, FaceDetector, detection_picture
+from photostereo.io.discover import SessionRef, load_session
+from photostereo.reconstruct import reconstruct
+from photostereo.session import CaptureSession
+from psface.errors import ConfigError, PsfaceError
+
+STEPS = ("read", "detect", "align", "solve", "integrate")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Everything that shapes the maps; stored in the file so runs never mix."""
+
+    size: int = 112
+    detect: bool = True
+    solver: str = "shadow"
+    integrator: str = "masked"
+
+    def __post_init__(self) -> None:
+        if not 32 <= self.size <= 1024:
+            raise ConfigError(f"--size must be between 32 and 1024 pixels, got {self.size}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass
+class SessionOutcome:
+    """What became of one session: a sample, or the reason it has none."""
+
+    source: str
+    sample: dict | None = None
+    error: str | None = None
+    warning: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def process_chunk(
+    refs: Sequence[SessionRef], root: str, config: PreprocessConfig
+) -> list[SessionOutcome]:
+    """Preprocess a chunk of sessions; a bad session becomes an outcome with its error."""
+    outcomes = [SessionOutcome(source=session_key(ref, root)) for ref in refs]
+    sessions: list[CaptureSession | None] = []
+    for ref, outcome in zip(refs, outcomes, strict=True):
+        start = time.perf_counter()
+        try:
+            sessions.append(load_session(ref))
+        except PsfaceError as error:
+            sessions.append(None)
+            outcome.error = str(error)
+        outcome.timings["read"] = time.perf_counter() - start
+    detections = _detect(sessions, outcomes) if config.detect else [None] * len(sessions)
+    for session, detection, outcome in zip(sessions, detections, outcomes, strict=True):
+        if session is None or outcome.error:
+            continue
+        try:
+            outcome.sample = _process(session, detection, outcome, config)
+        except PsfaceError as error:
+            outcome.error = str(error)
+    return outcomes
+
+
+def _detect(
+    sessions: list[CaptureSession | None], outcomes: list[SessionOutcome]
+) -> list[Detection | None]:
+    """One batched MTCNN pass per round: round r tries each unfound session's r-th most
+    frontal capture, until every session has a face or has run out of captures."""
+    start = time.perf_counter()
+    live = [i for i, s in enumerate(sessions) if s is not None]
+    order = {i: np.argsort(-sessions[i].directions[:, 2], kind="stable") for i in live}
+    detections: list[Detection | None] = [None] * len(sessions)
+    pending = live
+    for round_ in range(max((sessions[i].n_lights for i in live), default=0)):
+        pending = [i for i in pending if sessions[i].n_lights > round_]
+        if not pending:
+            break
+        pictures = [detection_picture(sessions[i].images[order[i][round_]]) for i in pending]
+        for i, detection in zip(pending, _detector().detect(pictures), strict=True):
+            detections[i] = detection
+        pending = [i for i in pending if detections[i] is None]
+    for i in live:
+        where = sessions[i].where
+        if detections[i] is None:
+            outcomes[
+                i
+            ].error = f"{where}: no face found; use --no-detect if the face fills the frame"
+        elif detections[i].n_faces > 1:
+            outcomes[i].warning = f"{where}: {detections[i].n_faces} faces found; kept the largest"
+    share = (time.perf_counter() - start) / max(len(live), 1)
+    for i in live:
+        outcomes[i].timings["detect"] = share
+    return detections
+
+
+@cache
+def _detector() -> FaceDetector:
+    """One MTCNN per process, built on first use."""
+    return FaceDetector()
+
+
+def _process(
+    session: CaptureSession,
+    detection: Detection | None,
+    outcome: SessionOutcome,
+    config: PreprocessConfig,
+) -> dict:
+    start = time.perf_counter()
+    if detection is None:
+        matrix = centre_crop_transform(session.shape, config.size)
+    else:
+        matrix = similarity_to_template(detection.landmarks, config.size)
+    aligned = align_session(session, matrix, config.size)
+    outcome.timings["align"] = time.perf_counter() - start
+    rec = reconstruct(aligned, solver=config.solver, integrator=config.integrator)
+    outcome.timings.update(rec.timings)
+    mask = rec.mask
+    frontal = int(np.argmax(aligned.directions[:, 2]))
+    depth = np.where(mask, rec.depth, 0.0)
+    photometric = rec.photometric
+    return {
+        "normal": np.moveaxis(rec.normals, -1, 0),
+        "albedo": rec.albedo[None],
+        "depth": depth[None].astype(np.float32),
+        "image": aligned.images[frontal][None],
+        "mask": mask[None].astype(np.uint8),
+        "subject": session.subject,
+        "session": session.session,
+        "source": outcome.source,
+        "detection_score": np.float32(detection.score if detection else np.nan),
+        "n_faces": np.int32(detection.n_faces if detection else 0),
+        "landmarks": (detection.landmarks if detection else np.full((5, 2), np.nan, np.float32)),
+        "residual": np.float32(np.median(photometric.residual[mask]) if mask.any() else np.nan),
+        "partial_fraction": np.float32(photometric.partial_fraction),
+        "attributes": json.dumps(dict(session.attributes), sort_keys=True),
+    }
+
+
+def session_key(ref: SessionRef, root: str) -> str:
+    """The session's key: its path below the root, with the Yale B pose if any."""
+    path = Path(ref.path).resolve()
+    base = Path(root).resolve()
+    text = str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
+    return f"{text}#{ref.part}" if ref.part else text

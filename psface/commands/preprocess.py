@@ -1,0 +1,118 @@
+"""``psface preprocess``: a tree of capture sessions to one aligned maps dataset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from photostereo.batch import run_preprocess
+from photostereo.integrate import INTEGRATORS
+from photostereo.preprocess import PreprocessConfig
+from photostereo.solvers import SOLVERS
+from psface.errors import InputError
+
+HELP = "sessions to one HDF5 maps dataset (detect, align, reconstruct)"
+DESCRIPTION = """\
+Turn every capture session under ROOT into aligned maps in one HDF5 file: MTCNN finds
+the face, five landmarks align it to a SIZE x SIZE crop, and photometric stereo runs in
+the crop. The file holds normal (N,3,S,S), albedo, depth, image (the most frontal
+capture, the 2D baseline) and mask (N,1,S,S), subject and session labels, and a meta
+group (source, detection score and landmarks, photometric residual, ...).
+
+It is safe to stop: finished sessions are saved every --checkpoint seconds by replacing
+the file atomically, and running the same command again skips them. A file made with
+another size or configuration is refused, never mixed. Sessions that fail (no face,
+unreadable captures, bad lights) are listed at the end, and in the file's `failed`
+attribute; the run exits 0 if any session succeeded, unless --strict.
+
+examples:
+  psface preprocess data/generated -o maps.h5 --size 64
+  psface preprocess yaleb/ -o yale.h5 --no-detect --size 112
+  psface preprocess sessions/ -o maps.h5 --dask tcp://scheduler:8786"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "preprocess",
+        help=HELP,
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("root", type=Path, metavar="ROOT", help="folder of sessions")
+    parser.add_argument("-o", "--out", required=True, type=Path, help="maps file to write")
+    parser.add_argument("--size", type=int, default=112, help="crop size in pixels (112)")
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: cores)")
+    parser.add_argument(
+        "--no-detect",
+        action="store_true",
+        help="skip MTCNN: take the central square (faces already cropped and aligned)",
+    )
+    parser.add_argument("--solver", choices=SOLVERS, default="shadow")
+    parser.add_argument("--integrator", choices=INTEGRATORS, default="masked")
+    parser.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler")
+    parser.add_argument(
+        "--checkpoint", type=float, default=10.0, metavar="SECONDS", help="save interval (10)"
+    )
+    parser.add_argument("--strict", action="store_true", help="fail if any session fails")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = PreprocessConfig(
+        size=args.size,
+        detect=not args.no_detect,
+        solver=args.solver,
+        integrator=args.integrator,
+    )
+    bar = tqdm(total=0, desc="preprocess", unit="session", disable=None)
+
+    def saved(sources: list[str]) -> None:
+        bar.set_postfix_str(f"saved {len(saved_so_far) + len(sources)}")
+        saved_so_far.extend(sources)
+        if args.verbose:
+            for source in sources:
+                print(f"saved {source}", file=sys.stderr, flush=True)
+
+    saved_so_far: list[str] = []
+    summary = run_preprocess(
+        args.root,
+        args.out,
+        config,
+        workers=args.workers,
+        dask_address=args.dask,
+        checkpoint_seconds=args.checkpoint,
+        on_total=lambda n: bar.reset(total=n),
+        on_outcome=lambda outcome: bar.update(1),
+        on_saved=saved,
+    )
+    bar.close()
+    report = {
+        "out": str(args.out),
+        "done": len(summary.done),
+        "failed": [{"session": s, "reason": r} for s, r in summary.failed],
+        "warnings": summary.warnings,
+        "skipped": summary.skipped,
+        "sessions_per_second": round(summary.rate, 3),
+        "seconds": round(summary.seconds, 3),
+        "step_seconds": {k: round(v, 3) for k, v in summary.step_seconds.items()},
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        steps = ", ".join(f"{k} {v:.1f}s" for k, v in report["step_seconds"].items())
+        print(
+            f"{args.out}: {report['done']} done, {len(summary.failed)} failed, "
+            f"{summary.skipped} already there; {summary.rate:.1f} sessions/s ({steps})"
+        )
+        for warning in summary.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        for source, reason in summary.failed:
+            print(f"failed: {source}: {reason}", file=sys.stderr)
+    if summary.failed and (args.strict or not (summary.done or summary.skipped)):
+        raise InputError(args.root, f"{len(summary.failed)} sessions failed")
+    return 0
