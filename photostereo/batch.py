@@ -136,9 +136,11 @@ def _init_worker() -> None:
     """One thread per worker process: the processes are the parallelism."""
     import numba
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
     numba.set_num_threads(1)
+    threadpool_limits(limits=1)
 
 
 def _local_chunks(chunks, root: str, config: PreprocessConfig, workers: int) -> Iterator:
