@@ -24,7 +24,8 @@ and sensor noise, with Photoface's attribute frequencies (written to lights.json
 "attributes"). The same --seed gives the same data whatever --workers is.
 
 Rigs: photoface (four lights 20 degrees around the camera, as that device), yale (the
-64 Extended Yale B dome directions), ring:K (K lights evenly on a 30-degree cone).
+64 Extended Yale B dome directions), both defined in data/rigs/; ring:K (K lights evenly
+on a 30-degree cone); or the path of your own rig .json file (see data/rigs/README.md).
 
 examples:
   psface synth data/generated --subjects 20 --sessions 4 --seed 0
@@ -66,7 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
     parser.add_argument(
-        "--rig", default="photoface", help="photoface, yale or ring:K (default: photoface)"
+        "--rig",
+        default="photoface",
+        help="photoface, yale, ring:K or a rig .json file (default: photoface)",
     )
     parser.add_argument(
         "--size",
