@@ -27,25 +27,10 @@ def solve_lambertian(
     intensities: np.ndarray | None = None,
     mask: np.ndarray | None = None,
 ) -> PhotometricResult:
-    """Least-squares Lambertian photometric stereo over every observation (Woodham).
+    """NumPy reference of :func:`photostereo.solvers.solve_lambertian` (same arguments).
 
-    Parameters
-    ----------
-    images : (K, H, W) array
-        Captures, one per light, linear in radiance.
-    directions : (K, 3) array
-        Unit light directions (toward the light), image frame.
-    intensities : (K,) array, optional
-        Relative light intensities (default all 1); divided out of the albedo.
-    mask : (H, W) bool array, optional
-        Pixels to solve (default all).
-
-    Notes
-    -----
-    One pseudo-inverse serves every pixel: b = pinv(S) I and the residual is
-    (Id - S pinv(S)) I, both from one (3 + K) x K matrix applied per block, so the
-    captures are read once. Shadows and highlights bias this solver; see
-    :func:`solve_shadow_aware` and :func:`solve_robust`.
+    b = pinv(S) I and the residual (Id - S pinv(S)) I, one matrix product each per
+    block of pixels.
     """
     stack, lights, requested = prepare_inputs(images, directions, intensities, mask)
     k = lights.shape[0]
@@ -77,32 +62,11 @@ def solve_shadow_aware(
     relative_shadow: float = 0.05,
     outlier_residual: float = 0.04,
 ) -> PhotometricResult:
-    """Lambertian least squares over the observations each pixel can trust.
+    """NumPy reference of :func:`photostereo.solvers.solve_shadow_aware` (same arguments).
 
-    Parameters
-    ----------
-    images, directions, intensities, mask
-        As :func:`solve_lambertian`.
-    saturation : float
-        Observations at or above this level are clipped by the sensor and dropped.
-    shadow_threshold : float
-        Observations at or below this level (the sensor's dark floor) are shadow.
-    relative_shadow : float
-        Observations below this fraction of the pixel's brightest observation are
-        shadow too: an attached shadow of a bright pixel sits far above the dark floor
-        once ambient light is added, but far below its lit observations.
-    outlier_residual : float
-        Where more than three observations remain and the fit's RMS residual exceeds
-        this fraction of the pixel's mean observation, the observation furthest below
-        the fit (a cast shadow) is dropped and the pixel solved again.
-
-    Notes
-    -----
-    Each pixel solves its own 3 x 3 normal equations (sum_k w_k s_k s_k^T) b =
-    sum_k w_k I_k s_k with 0/1 weights, in closed form for all pixels at once. Pixels
-    with fewer than three trusted observations, or whose trusted lights are nearly
-    coplanar, are reported in ``underdetermined``. The four-light case (Photoface)
-    is the one this is tuned for: a side light's shadow leaves exactly three.
+    Each pixel's 3 x 3 normal equations (sum_k w_k s_k s_k^T) b = sum_k w_k I_k s_k,
+    with 0/1 weights, are solved in closed form for a whole block at once; a second
+    solve follows for the pixels whose first fit exposed a shadow.
     """
     stack, lights, requested = prepare_inputs(images, directions, intensities, mask)
     out = _Outputs(requested)

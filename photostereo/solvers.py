@@ -72,10 +72,10 @@ def solve_lambertian(
 
     Notes
     -----
-    One pseudo-inverse serves every pixel: b = pinv(S) I and the residual is
-    (Id - S pinv(S)) I, both from one (3 + K) x K matrix applied per block, so the
-    captures are read once. Shadows and highlights bias this solver; see
-    :func:`solve_shadow_aware` and :func:`solve_robust`.
+    One pseudo-inverse serves every pixel: b = pinv(S) I, and the residual I - S b,
+    in one compiled pass that reads the captures once. Shadows and highlights bias this
+    solver; see :func:`solve_shadow_aware` and :func:`solve_robust`. Rigs of more than
+    32 lights run the NumPy reference.
     """
     if len(images) > _kernels.MAX_LIGHTS:
         return reference_solvers.solve_lambertian(
