@@ -17,6 +17,7 @@ import platform
 import time
 from collections.abc import Callable
 
+import numba
 import numpy as np
 
 from photostereo.integrate import integrate_normals, poisson_sparse_direct
@@ -32,6 +33,16 @@ def median_time(run: Callable[[], object], repeats: int) -> float:
         run()
         times.append(time.perf_counter() - start)
     return float(np.median(times))
+
+
+def one_thread(run: Callable[[], object], repeats: int) -> float:
+    """``median_time`` with the compiled kernels held to one thread."""
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return median_time(run, repeats)
+    finally:
+        numba.set_num_threads(threads)
 
 
 def face_like_scene(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,6 +90,8 @@ def bench_solvers(size: int, n_lights: int, repeats: int) -> list[tuple[str, flo
         / 2000,
         "plain": median_time(lambda: solve_lambertian(images, directions), repeats),
         "shadow": median_time(lambda: solve_shadow_aware(images, directions), repeats),
+        "plain (1 thread)": one_thread(lambda: solve_lambertian(images, directions), repeats),
+        "shadow (1 thread)": one_thread(lambda: solve_shadow_aware(images, directions), repeats),
         "robust": median_time(lambda: solve_robust(images, directions), max(1, repeats // 3)),
     }
     rows = [(name, megapixels / t, f"{t * 1e3:.2f} ms") for name, t in times.items()]
@@ -87,10 +100,13 @@ def bench_solvers(size: int, n_lights: int, repeats: int) -> list[tuple[str, flo
     for name, rate, shown in rows:
         print(f"  {name:26s} {rate:10.1f} {shown:>12s}")
     plain, shadow = times["plain"], times["shadow"]
+    print(f"  ({numba.get_num_threads()} threads unless marked)")
     single = times["lstsq (all pixels)"]
     print(f"  plain vs single lstsq:   {single / plain:7.1f}x faster (target >= 10)")
     print(f"  plain vs lstsq loop:     {times['lstsq loop (per pixel)'] / plain:7.0f}x faster")
     print(f"  plain / one-pass sum:    {plain / times['sum (one pass)']:7.2f}x (target <= 2)")
+    single = times["plain (1 thread)"] / times["sum (one pass)"]
+    print(f"  same, plain on 1 thread: {single:7.2f}x (numpy's sum runs on 1 thread)")
     print(f"  shadow / plain:          {shadow / plain:7.2f}x (target <= 3)")
     return rows
 
