@@ -1,0 +1,65 @@
+"""``psface embed``: one L2-normalised embedding per sample of a maps dataset."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "embed every sample of maps.h5 with a trained model into emb.h5"
+DESCRIPTION = """\
+Run a trained model (a `psface train` run folder) over every sample of a maps dataset,
+in batches, and write one L2-normalised embedding per sample with its quality score
+(the feature magnitude before normalisation; with MagFace, larger = better quality).
+The model's modality picks which maps are read.
+
+emb.h5 holds:
+  embedding (N, 512) float32   quality (N,) float32
+  subject (N,), session (N,)   UTF-8 strings, as in maps.h5
+  attributes: model_fingerprint (sha256 of the weights and config), modality,
+  schema_version
+
+examples:
+  psface embed maps.h5 --model runs/normal -o emb.h5
+  psface embed maps.h5 --model runs/normal+albedo -o emb.h5 --batch-size 64 --device cpu"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "embed",
+        help=HELP,
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("maps", type=Path, metavar="MAPS", help="maps dataset (maps.h5)")
+    parser.add_argument("--model", required=True, type=Path, metavar="RUN", help="run folder")
+    parser.add_argument("-o", "--out", required=True, type=Path, help="embeddings file to write")
+    parser.add_argument("--batch-size", type=int, default=256, help="default 256")
+    parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from photostereo.maps_file import MapsFile
+    from psface.errors import ConfigError
+    from recognition.embed import load_embedder, write_embeddings
+
+    if args.batch_size < 1:
+        raise ConfigError("--batch-size must be at least 1")
+    embedder = load_embedder(args.model, device=args.device)
+    with MapsFile(args.maps) as maps_file:
+        embeddings, quality = embedder.embed_file(
+            maps_file, batch_size=args.batch_size, progress=not args.quiet
+        )
+        subjects, sessions = maps_file.labels()
+    write_embeddings(
+        args.out,
+        embeddings,
+        quality,
+        subjects,
+        sessions,
+        model_fingerprint=embedder.fingerprint,
+        modality=embedder.modality,
+    )
+    print(f"wrote {len(embeddings)} {embedder.modality} embeddings to {args.out}")
+    return 0

@@ -1,0 +1,166 @@
+"""``psface train``: train a face embedder on a maps dataset."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from psface.errors import ConfigError
+
+HELP = "train a face embedder (iResNet, MagFace/ArcFace/CosFace/triplet) on maps.h5"
+DESCRIPTION = """\
+Train an embedding network on one modality of a maps dataset (normal, albedo, depth,
+image) or on a joined set (normal+albedo, normal+albedo+depth). People are split by
+identity: those held out for validation (--val-fraction, or --split FILE) are never seen
+in training. After every epoch the loss and the validation verification AUC and EER go
+to the progress bar and RUN/log.jsonl, and the run is checkpointed.
+
+RUN receives:
+  model.safetensors  the embedding model (weights and input scaling; no pickle)
+  config.json        every setting, enough to rebuild the model
+  checkpoint.safetensors, split.json, log.jsonl (epoch 0 = the untrained network)
+
+Joined modalities use late fusion by default (one backbone per modality, embeddings
+concatenated and projected to 512); --fusion early stacks the channels into one
+backbone instead (cheaper). On CUDA training uses mixed precision and channels-last;
+on a CPU use a small input (--size 64) and perhaps --width 0.5.
+
+The learning rate warms up linearly for --warmup epochs, then decays on a cosine to
+zero. --resume RUN continues an interrupted run exactly where its last checkpoint left
+it (same batches, optimiser state and random streams); other options are then ignored.
+
+examples:
+  psface train maps.h5 --modality normal --out runs/normal
+  psface train maps.h5 --modality normal+albedo --out runs/na --epochs 30 --size 64
+  psface train maps.h5 --modality albedo --out runs/a --loss arcface --width 0.5
+  psface train maps.h5 --modality depth --out runs/d --loss triplet --pk 16 4
+  psface train maps.h5 --resume runs/normal"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help=HELP,
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("maps", type=Path, metavar="MAPS", help="maps dataset (maps.h5)")
+    parser.add_argument("--modality", "-m", help="normal, albedo, depth, image or a '+' join")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", "-o", type=Path, metavar="RUN", help="new run folder")
+    target.add_argument("--resume", type=Path, metavar="RUN", help="continue this run")
+    model = parser.add_argument_group("model")
+    model.add_argument("--backbone", choices=("iresnet18", "iresnet34", "iresnet50"))
+    model.add_argument("--size", type=int, help="input side in px (default: the maps' size)")
+    model.add_argument("--width", type=float, help="channel width multiplier (default 1)")
+    model.add_argument("--fusion", choices=("late", "early"), help="for joined modalities")
+    model.add_argument("--dropout", type=float, help="dropout before the FC (default 0)")
+    loss = parser.add_argument_group("loss")
+    loss.add_argument("--loss", choices=("magface", "arcface", "cosface", "triplet"))
+    loss.add_argument("--scale", type=float, help="logit scale s (default 64)")
+    loss.add_argument(
+        "--class-weighting",
+        action="store_true",
+        default=None,
+        help="weight classes by inverse frequency",
+    )
+    loss.add_argument(
+        "--pk",
+        type=int,
+        nargs=2,
+        metavar=("P", "K"),
+        help="triplet batches: P people x K samples (default 16 4)",
+    )
+    opt = parser.add_argument_group("optimisation")
+    opt.add_argument("--epochs", type=int, help="default 20")
+    opt.add_argument("--batch-size", type=int, help="default 128")
+    opt.add_argument("--optimizer", choices=("sgd", "adamw"), help="default sgd")
+    opt.add_argument("--lr", type=float, help="peak learning rate (default 0.1)")
+    opt.add_argument("--weight-decay", type=float, help="default 5e-4")
+    opt.add_argument("--warmup", type=float, dest="warmup_epochs", help="warm-up epochs (1)")
+    opt.add_argument("--seed", type=int, help="default 0")
+    opt.add_argument("--no-augment", dest="augment", action="store_false", default=None)
+    opt.add_argument(
+        "--no-amp", dest="amp", action="store_false", default=None, help="full precision on CUDA"
+    )
+    data = parser.add_argument_group("split and device")
+    data.add_argument("--val-fraction", type=float, help="share of people held out (0.2)")
+    data.add_argument(
+        "--split", type=Path, metavar="FILE", help='JSON {"train": [people], "val": [people]}'
+    )
+    data.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    parser.set_defaults(run=run)
+
+
+#: argparse destinations that are TrainConfig fields.
+_FIELDS = (
+    "modality", "backbone", "size", "width", "fusion", "dropout", "loss", "scale",
+    "class_weighting", "pk", "epochs", "batch_size", "optimizer", "lr", "weight_decay",
+    "warmup_epochs", "seed", "augment", "amp", "val_fraction",
+)  # fmt: skip
+
+
+def build_config(args: argparse.Namespace):
+    """The TrainConfig from the given options over the defaults (size from the maps)."""
+    from photostereo.maps_file import MapsFile
+    from recognition.config import TrainConfig
+
+    if not args.modality:
+        raise ConfigError("--modality is needed for a new run (e.g. --modality normal)")
+    values = {f: getattr(args, f) for f in _FIELDS if getattr(args, f) is not None}
+    if "size" not in values:
+        with MapsFile(args.maps) as maps_file:
+            values["size"] = maps_file.size
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in values.items() if k in known})
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from recognition.train import train_run
+
+    resume = args.resume is not None
+    config = None if resume else build_config(args)
+    run_dir = args.resume if resume else args.out
+    bar: dict[str, tqdm] = {}
+
+    def report(kind: str, info: dict) -> None:
+        if kind == "start":
+            tqdm.write(
+                f"training on {info['train_samples']} samples of {info['train_people']} people, "
+                f"validating on {info['val_samples']} of {info['val_people']} others "
+                f"({info['device']})"
+            )
+        elif kind == "batch":
+            if "now" not in bar:
+                bar["now"] = tqdm(
+                    total=info["batches"], unit="batch", desc=f"epoch {info['epoch']}", leave=False
+                )
+            bar["now"].update(1)
+            if info["loss"] is not None:
+                bar["now"].set_postfix(loss=f"{info['loss']:.3f}")
+        elif kind == "epoch":
+            if "now" in bar:
+                bar.pop("now").close()
+            parts = [f"epoch {info['epoch']}"]
+            if "loss" in info:
+                parts.append(f"loss {info['loss']:.4f}")
+            if "val_auc" in info:
+                parts.append(f"val AUC {info['val_auc']:.4f} EER {info['val_eer']:.4f}")
+            if "images_per_s" in info:
+                parts.append(f"{info['images_per_s']:.0f} img/s")
+            tqdm.write("  ".join(parts))
+
+    train_run(
+        args.maps,
+        run_dir,
+        config,
+        resume=resume,
+        split_file=args.split,
+        device=args.device,
+        callback=report,
+    )
+    print(f"wrote {run_dir}/ (model.safetensors, config.json, log.jsonl)")
+    return 0

@@ -1,0 +1,26 @@
+"""Backbones by name: ``build_backbone("iresnet18", in_channels=3, size=64)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from recognition.backbones.iresnet import iresnet18, iresnet34, iresnet50
+
+BACKBONES: dict[str, Callable[..., nn.Module]] = {
+    "iresnet18": iresnet18,
+    "iresnet34": iresnet34,
+    "iresnet50": iresnet50,
+}
+
+
+def build_backbone(name: str, **kwargs) -> nn.Module:
+    """The backbone ``name`` built with ``kwargs`` (in_channels, size, width, ...)."""
+    try:
+        factory = BACKBONES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown backbone {name!r}; known: {', '.join(sorted(BACKBONES))}"
+        ) from None
+    return factory(**kwargs)

@@ -1,0 +1,86 @@
+"""Weights and training state as safetensors with JSON beside them; nothing is pickled.
+
+``save_tensors``/``load_tensors`` store a flat {name: tensor} dict plus a JSON object in
+the safetensors metadata. The optimiser's state_dict is split into its tensors (momentum
+buffers, Adam moments, steps) and its plain values (param groups), which go to JSON;
+RNG states are uint8 tensors. Loading therefore never runs code from the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from psface.errors import InputError
+
+_META_KEY = "psface"
+
+
+def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Write atomically (temporary file, then rename), so a crash keeps the old file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    flat = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    save_file(flat, str(tmp), metadata={_META_KEY: json.dumps(meta, sort_keys=True)})
+    os.replace(tmp, path)
+
+
+def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(tensors on the CPU, JSON metadata); a missing or corrupt file is an InputError."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such weights file")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            raw = (handle.metadata() or {}).get(_META_KEY, "{}")
+        tensors = load_file(str(path))
+        meta = json.loads(raw)
+    except (SafetensorError, OSError, ValueError) as error:
+        raise InputError(path, f"not a readable safetensors file ({error})") from None
+    return tensors, meta
+
+
+def prefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {f"{prefix}/{k}": v for k, v in tensors.items()}
+
+
+def unprefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    head = prefix + "/"
+    return {k[len(head) :]: v for k, v in tensors.items() if k.startswith(head)}
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """An optimiser's state_dict as (tensors, JSON-able values)."""
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    values: dict[str, Any] = {}
+    for pid, entries in state["state"].items():
+        for name, value in entries.items():
+            if torch.is_tensor(value):
+                tensors[f"{pid}/{name}"] = value
+            else:
+                values[f"{pid}/{name}"] = value
+    return tensors, {"param_groups": state["param_groups"], "values": values}
+
+
+def load_optimizer_state(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict
+) -> None:
+    """Inverse of :func:`optimizer_state`."""
+    state: dict[int, dict[str, Any]] = defaultdict(dict)
+    for key, value in tensors.items():
+        pid, name = key.split("/", 1)
+        state[int(pid)][name] = value
+    for key, value in meta["values"].items():
+        pid, name = key.split("/", 1)
+        state[int(pid)][name] = value
+    optimizer.load_state_dict({"state": dict(state), "param_groups": meta["param_groups"]})

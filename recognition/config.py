@@ -1,0 +1,154 @@
+"""The training configuration: one frozen dataclass, saved as RUN/config.json.
+
+Every default lives here; the command line overrides fields by name. Loading rejects
+unknown keys, so a misspelt option in a config file is an error, not a silent default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from photostereo.maps_file import parse_modality
+from psface.errors import ConfigError, InputError
+from recognition.backbones import BACKBONES
+from recognition.losses.margins import MARGINS
+
+LOSSES = (*MARGINS, "triplet")
+FUSIONS = ("late", "early")
+OPTIMIZERS = ("sgd", "adamw")
+CONFIG_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a model and how it was trained.
+
+    ``fusion`` matters only for joined modalities (``normal+albedo``): ``late`` runs one
+    backbone per modality and projects the concatenated embeddings to ``embedding_dim``;
+    ``early`` stacks the channels into one backbone. ``lr`` is the peak rate, reached
+    after ``warmup_epochs`` of linear warm-up and followed by a cosine decay to zero.
+    ``amp`` and ``channels_last`` apply on CUDA only. ``pk`` is (P, K) for the triplet
+    loss's identity-balanced batches, whose size is then P·K.
+    """
+
+    modality: str = "normal"
+    backbone: str = "iresnet18"
+    width: float = 1.0
+    size: int = 112
+    embedding_dim: int = 512
+    dropout: float = 0.0
+    fusion: str = "late"
+    loss: str = "magface"
+    scale: float = 64.0
+    arcface_margin: float = 0.5
+    cosface_margin: float = 0.35
+    magface_l_a: float = 10.0
+    magface_u_a: float = 110.0
+    magface_l_m: float = 0.45
+    magface_u_m: float = 0.8
+    magface_lambda_g: float = 35.0
+    class_weighting: bool = False
+    triplet_margin: float = 0.2
+    triplet_mining: str = "hard"
+    pk: tuple[int, int] = (16, 4)
+    epochs: int = 20
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 1.0
+    seed: int = 0
+    val_fraction: float = 0.2
+    augment: bool = True
+    aug_shift: float = 0.06
+    aug_rotate: float = 8.0
+    aug_noise: float = 0.02
+    aug_depth_offset: float = 0.5
+    amp: bool = True
+    channels_last: bool = True
+
+    def __post_init__(self) -> None:
+        try:
+            parse_modality(self.modality)
+        except InputError as error:
+            raise ConfigError(f"modality {error.problem}") from None
+        object.__setattr__(self, "pk", tuple(int(v) for v in self.pk))
+        checks = [
+            (self.backbone in BACKBONES, f"backbone must be one of {', '.join(BACKBONES)}"),
+            (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}"),
+            (self.fusion in FUSIONS, f"fusion must be one of {', '.join(FUSIONS)}"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
+            (self.triplet_mining in ("hard", "semihard"), "triplet_mining is hard or semihard"),
+            (self.size >= 16 and self.size % 16 == 0, "size must be a multiple of 16"),
+            (self.width > 0, "width must be positive"),
+            (self.embedding_dim >= 2, "embedding_dim must be at least 2"),
+            (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
+            (self.epochs >= 1, "epochs must be at least 1"),
+            (self.batch_size >= 2, "batch size must be at least 2"),
+            (len(self.pk) == 2 and min(self.pk) >= 2, "pk must be two numbers P, K >= 2"),
+            (self.lr > 0, "learning rate must be positive"),
+            (self.warmup_epochs >= 0, "warmup_epochs must not be negative"),
+            (0 < self.val_fraction < 1, "val_fraction must be between 0 and 1"),
+            (0 < self.magface_l_a < self.magface_u_a, "MagFace needs 0 < l_a < u_a"),
+            (0 <= self.magface_l_m <= self.magface_u_m, "MagFace needs 0 <= l_m <= u_m"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return parse_modality(self.modality)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["pk"] = list(self.pk)
+        return {"config_version": CONFIG_VERSION, **data}
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, no whitespace variation (fingerprints hash it)."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        data = dict(data)
+        version = data.pop("config_version", CONFIG_VERSION)
+        if version != CONFIG_VERSION:
+            raise ConfigError(f"config_version {version} is not {CONFIG_VERSION}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
+        try:
+            return cls(**data)
+        except TypeError as error:
+            raise ConfigError(f"bad config value ({error})") from None
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return self.from_dict({**self.to_dict(), **changes})
+
+
+def save_config(config: TrainConfig, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """The config in ``path``; a missing, unreadable or invalid file is an InputError."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(path, "no config.json; is this a `psface train` run folder?") from None
+    except (OSError, json.JSONDecodeError) as error:
+        raise InputError(path, f"unreadable config ({error})") from None
+    if not isinstance(data, dict):
+        raise InputError(path, "config is not a JSON object")
+    try:
+        return TrainConfig.from_dict(data)
+    except ConfigError as error:
+        raise InputError(path, str(error)) from None

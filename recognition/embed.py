@@ -1,0 +1,233 @@
+"""Trained models to embeddings: load a run, embed maps in batches, write emb.h5.
+
+:func:`load_embedder` rebuilds the model from ``RUN/config.json`` and loads
+``RUN/model.safetensors`` (no pickle). :class:`Embedder` turns maps stacked as
+``MapsFile.read(modality)`` returns them into L2-normalised embeddings and a quality
+score, the feature magnitude before normalisation (meaningful under MagFace).
+
+emb.h5 layout (:func:`write_embeddings`): datasets ``embedding`` (N, D) float32,
+``quality`` (N,) float32, ``subject`` and ``session`` (N,) UTF-8 strings; attributes
+``model_fingerprint``, ``modality`` and ``schema_version``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from photostereo.maps_file import CHANNELS, MapsFile
+from psface.errors import ConfigError, InputError
+from recognition.checkpoint import load_tensors, save_tensors
+from recognition.config import TrainConfig, load_config, save_config
+from recognition.fusion import EmbeddingModel
+
+MODEL_FILE = "model.safetensors"
+EMBEDDINGS_SCHEMA_VERSION = 1
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` picks CUDA when present, else the CPU; an unusable device is a ConfigError."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {device!r}; use cpu or cuda") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda asked for, but no CUDA GPU is available")
+    return resolved
+
+
+@torch.no_grad()
+def embed_arrays(
+    model: EmbeddingModel,
+    maps: np.ndarray,
+    *,
+    device: torch.device,
+    batch_size: int = 256,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+    on_batch=None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(embeddings (n, D) float32 L2-normalised, magnitudes (n,) float32) in eval mode.
+
+    ``on_batch(n_done)`` is called after each batch (for a progress bar).
+    """
+    was_training = model.training
+    model.eval()
+    embeddings, magnitudes = [], []
+    try:
+        for start in range(0, len(maps), batch_size):
+            chunk = np.nan_to_num(maps[start : start + batch_size], nan=0.0)
+            x = torch.from_numpy(np.ascontiguousarray(chunk, np.float32)).to(device)
+            x = model.scale_inputs(x)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(
+                device.type, dtype=amp_dtype or torch.float32, enabled=bool(amp_dtype)
+            ):
+                features = model(x).float()
+            magnitudes.append(features.norm(dim=1).cpu())
+            embeddings.append(F.normalize(features).cpu())
+            if on_batch is not None:
+                on_batch(len(chunk))
+    finally:
+        model.train(was_training)
+    dim = model.project[0].out_features if model.late else model.backbone.embedding_dim
+    if not embeddings:
+        return np.zeros((0, dim), np.float32), np.zeros(0, np.float32)
+    return torch.cat(embeddings).numpy(), torch.cat(magnitudes).numpy()
+
+
+def save_model(run: str | Path, model: EmbeddingModel, config: TrainConfig) -> None:
+    """RUN/model.safetensors (weights and input scale) and RUN/config.json."""
+    run = Path(run)
+    save_config(config, run / "config.json")
+    save_tensors(run / MODEL_FILE, model.state_dict(), {"config": config.to_dict()})
+
+
+def fingerprint(weights: Path, config: TrainConfig) -> str:
+    """sha256 over the weight file's bytes and the canonical config JSON."""
+    digest = hashlib.sha256()
+    with weights.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    digest.update(config.to_json().encode())
+    return digest.hexdigest()
+
+
+@dataclass
+class Embedder:
+    """A trained model ready to embed maps of its modality."""
+
+    model: EmbeddingModel
+    config: TrainConfig
+    fingerprint: str
+    device: torch.device
+    run: Path
+
+    @property
+    def modality(self) -> str:
+        return self.config.modality
+
+    @property
+    def size(self) -> int:
+        return self.config.size
+
+    @property
+    def channels(self) -> int:
+        return sum(CHANNELS[m] for m in self.config.modalities)
+
+    def _amp(self) -> torch.dtype | None:
+        if self.device.type != "cuda" or not self.config.amp:
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    def embed(
+        self, maps: np.ndarray, *, batch_size: int = 256, on_batch=None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(embeddings (n, D) float32 L2-normalised, quality (n,) float32) for maps
+        (n, C, S, S) stacked for :attr:`modality`."""
+        maps = np.asarray(maps)
+        expected = (self.channels, self.size, self.size)
+        if maps.ndim != 4 or maps.shape[1:] != expected:
+            raise ConfigError(
+                f"model {self.run} takes {self.modality} maps shaped (n, {expected[0]}, "
+                f"{expected[1]}, {expected[2]}), got {tuple(maps.shape)}"
+            )
+        return embed_arrays(
+            self.model,
+            maps,
+            device=self.device,
+            batch_size=batch_size,
+            amp_dtype=self._amp(),
+            channels_last=self.device.type == "cuda" and self.config.channels_last,
+            on_batch=on_batch,
+        )
+
+    def embed_file(
+        self,
+        maps_file: MapsFile,
+        indices: np.ndarray | None = None,
+        *,
+        batch_size: int = 256,
+        progress: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Embed samples of an open maps file (all, or ``indices``), reading batch by batch."""
+        if maps_file.size != self.size:
+            raise InputError(
+                maps_file.path,
+                f"maps are {maps_file.size} px but model {self.run} takes {self.size} px",
+            )
+        rows = np.arange(len(maps_file)) if indices is None else np.asarray(indices)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(rows), unit="map", desc=f"embed {self.modality}")
+        parts_e, parts_q = [], []
+        try:
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start : start + batch_size]
+                maps = maps_file.read(self.modality, chunk)
+                emb, quality = self.embed(maps, batch_size=batch_size)
+                parts_e.append(emb)
+                parts_q.append(quality)
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+        if not parts_e:
+            dim = self.config.embedding_dim
+            return np.zeros((0, dim), np.float32), np.zeros(0, np.float32)
+        return np.concatenate(parts_e), np.concatenate(parts_q)
+
+
+def load_embedder(run_dir: str | Path, *, device: str | None = None) -> Embedder:
+    """The trained model in ``run_dir``; a missing or corrupt run is an InputError."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise InputError(run, "no such run folder; train one with `psface train`")
+    config = load_config(run / "config.json")
+    weights = run / MODEL_FILE
+    tensors, _ = load_tensors(weights)
+    model = EmbeddingModel(config)
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise InputError(weights, f"weights do not match config.json ({first})") from None
+    resolved = resolve_device(device)
+    model.to(resolved).eval()
+    if resolved.type == "cuda" and config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return Embedder(model, config, fingerprint(weights, config), resolved, run)
+
+
+def write_embeddings(
+    path: str | Path,
+    embeddings: np.ndarray,
+    quality: np.ndarray,
+    subjects: np.ndarray,
+    sessions: np.ndarray,
+    *,
+    model_fingerprint: str,
+    modality: str,
+) -> None:
+    """Write emb.h5 (layout in the module docstring)."""
+    strings = h5py.string_dtype("utf-8")
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset("embedding", data=embeddings.astype(np.float32))
+        handle.create_dataset("quality", data=quality.astype(np.float32))
+        handle.create_dataset("subject", data=[str(s) for s in subjects], dtype=strings)
+        handle.create_dataset("session", data=[str(s) for s in sessions], dtype=strings)
+        handle.attrs["model_fingerprint"] = model_fingerprint
+        handle.attrs["modality"] = modality
+        handle.attrs["schema_version"] = EMBEDDINGS_SCHEMA_VERSION

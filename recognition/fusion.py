@@ -1,0 +1,87 @@
+"""The embedding model: input scaling, one or several backbones, and their fusion.
+
+* a single modality, or ``early`` fusion: the (stacked) channels go through one backbone;
+* ``late`` fusion: one backbone per modality, their embeddings concatenated and projected
+  (Linear, BN) to the embedding size, as the seed study's concatenation networks.
+
+The per-channel input scale (1/RMS over face pixels of the training maps; 1 for normals,
+which are unit vectors already) is a buffer, so it travels with the weights and the
+embedder applies exactly what training applied. Scaling without shifting keeps the
+background at zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from photostereo.maps_file import CHANNELS
+from recognition.backbones import build_backbone
+from recognition.config import TrainConfig
+
+
+def channel_slices(modalities: tuple[str, ...]) -> list[slice]:
+    """Where each modality's channels sit in the stacked input."""
+    slices, start = [], 0
+    for name in modalities:
+        slices.append(slice(start, start + CHANNELS[name]))
+        start += CHANNELS[name]
+    return slices
+
+
+def fit_scale(maps: np.ndarray, mask: np.ndarray, modalities: tuple[str, ...]) -> np.ndarray:
+    """Per-channel 1/RMS over face pixels (n, C, S, S) → (C,); 1 for normal channels."""
+    scale = np.ones(maps.shape[1], np.float32)
+    face = mask[:, 0].astype(bool)
+    for name, where in zip(modalities, channel_slices(modalities), strict=True):
+        if name == "normal":
+            continue
+        for c in range(where.start, where.stop):
+            values = maps[:, c][face]
+            rms = float(np.sqrt(np.mean(values.astype(np.float64) ** 2))) if values.size else 0.0
+            scale[c] = 1.0 / rms if rms > 1e-8 else 1.0
+    return scale
+
+
+class EmbeddingModel(nn.Module):
+    """Maps (n, C, S, S) stacked as ``MapsFile.read(modality)`` → features (n, D).
+
+    The features are not normalised; their L2 norm is MagFace's quality score.
+    """
+
+    def __init__(self, config: TrainConfig) -> None:
+        super().__init__()
+        modalities = config.modalities
+        self.slices = channel_slices(modalities)
+        channels = self.slices[-1].stop
+        self.register_buffer("input_scale", torch.ones(channels))
+        kwargs = {
+            "size": config.size,
+            "width": config.width,
+            "embedding_dim": config.embedding_dim,
+            "dropout": config.dropout,
+        }
+        self.late = len(modalities) > 1 and config.fusion == "late"
+        if self.late:
+            self.branches = nn.ModuleList(
+                build_backbone(config.backbone, in_channels=s.stop - s.start, **kwargs)
+                for s in self.slices
+            )
+            self.project = nn.Sequential(
+                nn.Linear(config.embedding_dim * len(modalities), config.embedding_dim),
+                nn.BatchNorm1d(config.embedding_dim),
+            )
+        else:
+            self.backbone = build_backbone(config.backbone, in_channels=channels, **kwargs)
+
+    def scale_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.input_scale.to(x.dtype)[None, :, None, None]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` already scaled by :meth:`scale_inputs` (training scales before it augments)."""
+        if not self.late:
+            return self.backbone(x)
+        parts = [branch(x[:, s]) for branch, s in zip(self.branches, self.slices, strict=True)]
+        with torch.autocast(x.device.type, enabled=False):
+            return self.project(torch.cat([p.float() for p in parts], dim=1))

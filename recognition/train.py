@@ -1,0 +1,437 @@
+"""The training loop: identity-disjoint split, batches from memory, margin or triplet loss,
+warm-up then cosine learning rate, validation AUC/EER after every epoch, checkpoints.
+
+Output is kept out of the computation: :func:`train_run` reports through a callback
+``callback(kind, info)`` with kinds ``"start"``, ``"batch"`` and ``"epoch"``; the command
+layer turns those into a progress bar. Randomness comes from the seed alone: the batch
+order of an epoch from (seed, epoch), augmentation from a generator whose state is
+checkpointed with the global torch RNG, so ``resume`` continues exactly.
+
+Run folder: ``config.json``, ``model.safetensors`` (the embedding model; what ``psface
+embed`` loads), ``checkpoint.safetensors`` (model, classifier, optimiser, RNG, step),
+``split.json`` (train and validation people) and ``log.jsonl`` (one line per epoch,
+epoch 0 being the untrained network).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gallery.metrics import pair_scores, verification_summary
+from psface.errors import ConfigError, InputError
+from recognition.augment import AugmentSettings, augment_batch
+from recognition.checkpoint import (
+    load_optimizer_state,
+    load_tensors,
+    optimizer_state,
+    prefixed,
+    save_tensors,
+    unprefixed,
+)
+from recognition.config import TrainConfig, load_config, save_config
+from recognition.data import MapsData, identity_split, load_maps, read_split, split_indices
+from recognition.embed import MODEL_FILE, embed_arrays, resolve_device, save_model
+from recognition.fusion import EmbeddingModel, channel_slices, fit_scale
+from recognition.losses.margins import MarginClassifier, build_margin, inverse_frequency
+from recognition.losses.triplet import TripletLoss
+from recognition.sampler import pk_batches, shuffled_batches
+
+Callback = Callable[[str, dict[str, Any]], None]
+CHECKPOINT_FILE, SPLIT_FILE, LOG_FILE, CONFIG_FILE = (
+    "checkpoint.safetensors",
+    "split.json",
+    "log.jsonl",
+    "config.json",
+)
+#: Keep the whole training set on the GPU when it takes at most this share of free memory.
+GPU_RESIDENT_SHARE = 0.25
+
+
+def lr_at(step: int, *, total: int, warmup: int, peak: float) -> float:
+    """Linear warm-up over ``warmup`` steps to ``peak``, then cosine decay to zero."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """bfloat16 where the GPU has it, else float16 (with loss scaling); None on CPU."""
+    if device.type != "cuda" or not config.amp:
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+class BatchSource:
+    """Gathers batches (maps, masks, labels) from memory onto the device.
+
+    On CUDA the whole set lives on the GPU when it fits comfortably, so a batch is a
+    device-side gather; otherwise each batch is gathered into pinned host memory and
+    copied asynchronously while the previous step runs (see :meth:`stream`).
+    """
+
+    def __init__(self, data: MapsData, labels: np.ndarray, device: torch.device) -> None:
+        self.device = device
+        tensors = (
+            torch.from_numpy(np.ascontiguousarray(data.maps)),
+            torch.from_numpy(data.mask.astype(np.uint8)),
+            torch.from_numpy(labels.astype(np.int64)),
+        )
+        self.resident = device.type == "cpu"
+        if device.type == "cuda":
+            need = sum(t.numel() * t.element_size() for t in tensors)
+            free, _ = torch.cuda.mem_get_info(device)
+            if need <= GPU_RESIDENT_SHARE * free:
+                tensors = tuple(t.to(device) for t in tensors)
+                self.resident = True
+        self.tensors = tensors
+
+    def get(self, indices: np.ndarray) -> tuple[torch.Tensor, ...]:
+        index = torch.from_numpy(np.asarray(indices, np.int64))
+        if self.resident:
+            index = index.to(self.device)
+            return tuple(t.index_select(0, index) for t in self.tensors)
+        out = []
+        for t in self.tensors:
+            pinned = torch.empty((len(index), *t.shape[1:]), dtype=t.dtype, pin_memory=True)
+            torch.index_select(t, 0, index, out=pinned)
+            out.append(pinned.to(self.device, non_blocking=True))
+        return tuple(out)
+
+    def stream(self, batches: list[np.ndarray]) -> Iterator[tuple[torch.Tensor, ...]]:
+        """Batches in order, the next one's transfer issued before this one is used."""
+        pending = self.get(batches[0]) if batches else None
+        for i in range(len(batches)):
+            current = pending
+            pending = self.get(batches[i + 1]) if i + 1 < len(batches) else None
+            yield current
+
+
+class Trainer:
+    """The model, its loss head and optimiser, and one epoch of training at a time."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        train: MapsData,
+        val: MapsData | None = None,
+        *,
+        device: str | torch.device | None = None,
+    ) -> None:
+        self.config, self.val = config, val
+        self.device = resolve_device(device)
+        torch.manual_seed(config.seed)
+        self.class_names, labels = train.class_labels()
+        if len(self.class_names) < 2:
+            raise ConfigError("training needs at least two people")
+        self.labels = labels
+        self.model = EmbeddingModel(config)
+        scale = fit_scale(train.maps, train.mask, config.modalities)
+        self.model.input_scale.copy_(torch.from_numpy(scale))
+        self.head = self._build_head(torch.from_numpy(labels))
+        self.model.to(self.device)
+        self.head.to(self.device)
+        self.channels_last = self.device.type == "cuda" and config.channels_last
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        params = [*self.model.parameters(), *self.head.parameters()]
+        if config.optimizer == "sgd":
+            self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
+                params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+            )
+        else:
+            self.optimizer = torch.optim.AdamW(
+                params, lr=config.lr, weight_decay=config.weight_decay
+            )
+        self.amp_dtype = autocast_dtype(config, self.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.source = BatchSource(train, labels, self.device)
+        self.n_train = len(train)
+        self.epoch = 0
+        self.step = 0
+        modalities = config.modalities
+        slices = channel_slices(modalities)
+        starts = list(zip(modalities, (s.start for s in slices), strict=True))
+        self.normal_channels = [start for m, start in starts if m == "normal"]
+        self.depth_channels = [start for m, start in starts if m == "depth"]
+        self.augment = AugmentSettings(
+            config.aug_shift, config.aug_rotate, config.aug_noise, config.aug_depth_offset
+        )
+
+    def _build_head(self, labels: torch.Tensor) -> torch.nn.Module:
+        c = self.config
+        if c.loss == "triplet":
+            return TripletLoss(c.triplet_margin, c.triplet_mining)
+        settings = {
+            "magface": {
+                "s": c.scale,
+                "l_a": c.magface_l_a,
+                "u_a": c.magface_u_a,
+                "l_m": c.magface_l_m,
+                "u_m": c.magface_u_m,
+                "lambda_g": c.magface_lambda_g,
+            },
+            "arcface": {"s": c.scale, "m": c.arcface_margin},
+            "cosface": {"s": c.scale, "m": c.cosface_margin},
+        }[c.loss]
+        n = len(self.class_names)
+        weight = inverse_frequency(labels, n) if c.class_weighting else None
+        return MarginClassifier(c.embedding_dim, n, build_margin(c.loss, **settings), weight)
+
+    def batches(self, epoch: int) -> list[np.ndarray]:
+        c = self.config
+        if c.loss == "triplet":
+            return pk_batches(self.labels, c.pk[0], c.pk[1], seed=c.seed, epoch=epoch)
+        return shuffled_batches(self.n_train, c.batch_size, seed=c.seed, epoch=epoch)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.batches(0))
+
+    def train_epoch(self, callback: Callback | None = None, *, log_every: int = 10) -> dict:
+        """One pass over the batches of epoch ``self.epoch``; returns the epoch's figures."""
+        c = self.config
+        batches = self.batches(self.epoch)
+        per_epoch = len(batches)
+        total, warmup = per_epoch * c.epochs, round(c.warmup_epochs * per_epoch)
+        self.model.train()
+        self.head.train()
+        loss_sum = torch.zeros((), device=self.device)
+        start, images, lr = time.perf_counter(), 0, c.lr
+        for b, (x, mask, y) in enumerate(self.source.stream(batches)):
+            lr = lr_at(self.step, total=total, warmup=warmup, peak=c.lr)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            loss = self.train_step(x, mask, y)
+            loss_sum += loss.detach()
+            self.step += 1
+            images += len(y)
+            if callback is not None:
+                show = b % log_every == 0 or b == per_epoch - 1
+                callback(
+                    "batch",
+                    {
+                        "epoch": self.epoch + 1,
+                        "batch": b + 1,
+                        "batches": per_epoch,
+                        "loss": float(loss.detach()) if show else None,
+                    },
+                )
+        seconds = time.perf_counter() - start
+        mean_loss = float(loss_sum) / max(1, per_epoch)
+        if not math.isfinite(mean_loss):
+            raise ConfigError(
+                f"the loss diverged (epoch {self.epoch + 1}); lower --lr or raise warm-up"
+            )
+        self.epoch += 1
+        return {
+            "epoch": self.epoch,
+            "loss": mean_loss,
+            "lr": lr,
+            "seconds": round(seconds, 3),
+            "images_per_s": round(images / max(seconds, 1e-9), 1),
+        }
+
+    def train_step(self, x: torch.Tensor, mask: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Forward, backward and optimiser step on one batch already on the device."""
+        x = self.model.scale_inputs(x)
+        if self.config.augment:
+            x = augment_batch(
+                x,
+                mask,
+                normal_channels=self.normal_channels,
+                depth_channels=self.depth_channels,
+                settings=self.augment,
+                generator=self.generator,
+            )
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(
+            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=bool(self.amp_dtype)
+        ):
+            features = self.model(x)
+        loss = self.head(features.float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss
+
+    def validate(self, *, batch_size: int = 256) -> dict:
+        """Verification AUC and EER over all pairs of the held-out people."""
+        if self.val is None or len(self.val) < 2:
+            return {}
+        embeddings, magnitude = embed_arrays(
+            self.model,
+            self.val.maps,
+            device=self.device,
+            batch_size=batch_size,
+            amp_dtype=self.amp_dtype,
+            channels_last=self.channels_last,
+        )
+        genuine, impostor = pair_scores(embeddings, self.val.subjects)
+        if genuine.size == 0 or impostor.size == 0:
+            return {}
+        summary = verification_summary(genuine, impostor)
+        return {
+            "val_auc": round(float(summary["auc"]), 6),
+            "val_eer": round(float(summary["eer"]), 6),
+            "val_magnitude": round(float(magnitude.mean()), 3),
+        }
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """Everything needed to continue: tensors and JSON values."""
+        opt_tensors, opt_meta = optimizer_state(self.optimizer)
+        tensors = {
+            **prefixed("model", self.model.state_dict()),
+            **prefixed("head", self.head.state_dict()),
+            **prefixed("optim", opt_tensors),
+            "rng/torch": torch.get_rng_state(),
+            "rng/augment": self.generator.get_state(),
+        }
+        if self.device.type == "cuda":
+            tensors["rng/cuda"] = torch.cuda.get_rng_state(self.device)
+        meta = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "optimizer": opt_meta,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
+            "classes": [str(n) for n in self.class_names],
+        }
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        if meta.get("classes") != [str(n) for n in self.class_names]:
+            raise ConfigError("the checkpoint was trained on other people than this split")
+        self.model.load_state_dict(unprefixed("model", tensors))
+        self.head.load_state_dict(unprefixed("head", tensors))
+        optim = {k: v.to(self.device) for k, v in unprefixed("optim", tensors).items()}
+        load_optimizer_state(self.optimizer, optim, meta["optimizer"])
+        if meta.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(meta["scaler"])
+        torch.set_rng_state(tensors["rng/torch"])
+        self.generator.set_state(tensors["rng/augment"])
+        if "rng/cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng/cuda"], self.device)
+        self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
+
+
+def _prepare_run(run: Path, config: TrainConfig | None, resume: bool) -> TrainConfig:
+    if resume:
+        if not (run / CHECKPOINT_FILE).is_file():
+            raise InputError(run, "no checkpoint.safetensors to resume from")
+        return load_config(run / CONFIG_FILE)
+    if config is None:
+        raise ConfigError("a new run needs a config")
+    if (run / CHECKPOINT_FILE).exists() or (run / MODEL_FILE).exists():
+        raise InputError(run, "already holds a run; use --resume or choose another folder")
+    run.mkdir(parents=True, exist_ok=True)
+    return config
+
+
+def _split(
+    run: Path, data: MapsData, config: TrainConfig, resume: bool, split_file: str | Path | None
+) -> tuple[list[str], list[str]]:
+    if resume:
+        return read_split(run / SPLIT_FILE, data.subjects)
+    if split_file is not None:
+        train, val = read_split(split_file, data.subjects)
+    else:
+        train, val = identity_split(data.subjects, config.val_fraction, seed=config.seed)
+    (run / SPLIT_FILE).write_text(json.dumps({"train": train, "val": val}, indent=1) + "\n")
+    return train, val
+
+
+def _append_log(path: Path, row: dict) -> None:
+    with path.open("a") as handle:
+        handle.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def _trim_log(path: Path, last_epoch: int) -> None:
+    """Drop log lines past the checkpoint (an interrupted epoch's), keep the rest."""
+    if not path.is_file():
+        return
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    kept = [r for r in rows if int(r.get("epoch", 0)) <= last_epoch]
+    path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+
+
+def train_run(
+    maps_path: str | Path,
+    run_dir: str | Path,
+    config: TrainConfig | None = None,
+    *,
+    resume: bool = False,
+    split_file: str | Path | None = None,
+    device: str | None = None,
+    callback: Callback | None = None,
+    stop_after: int | None = None,
+) -> list[dict]:
+    """Train (or continue) the run in ``run_dir`` on ``maps_path``; return the log rows.
+
+    ``stop_after`` ends this call after that many epochs (the run stays resumable), which
+    is how an interrupted run is simulated.
+    """
+    run = Path(run_dir)
+    config = _prepare_run(run, config, resume)
+    data = load_maps(maps_path, config.modality)
+    size = data.maps.shape[-1]
+    if size != config.size:
+        raise ConfigError(
+            f"{maps_path} holds {size} px maps but the model takes {config.size} px; "
+            f"train with --size {size} or preprocess with --size {config.size}"
+        )
+    train_people, val_people = _split(run, data, config, resume, split_file)
+    train_idx, val_idx = split_indices(data.subjects, train_people, val_people)
+    trainer = Trainer(config, data.subset(train_idx), data.subset(val_idx), device=device)
+    log = run / LOG_FILE
+    if resume:
+        tensors, meta = load_tensors(run / CHECKPOINT_FILE)
+        trainer.load_state(tensors, meta)
+        _trim_log(log, trainer.epoch)
+    else:
+        save_config(config, run / CONFIG_FILE)
+        log.write_text("")
+    if callback is not None:
+        callback(
+            "start",
+            {
+                "epochs": config.epochs,
+                "start_epoch": trainer.epoch,
+                "steps_per_epoch": trainer.steps_per_epoch,
+                "train_samples": len(train_idx),
+                "train_people": len(train_people),
+                "val_samples": len(val_idx),
+                "val_people": len(val_people),
+                "device": str(trainer.device),
+            },
+        )
+    rows = []
+    if not resume:
+        row = {"epoch": 0, **trainer.validate()}
+        _append_log(log, row)
+        rows.append(row)
+        if callback is not None:
+            callback("epoch", row)
+    done = 0
+    while trainer.epoch < config.epochs and (stop_after is None or done < stop_after):
+        row = trainer.train_epoch(callback)
+        row.update(trainer.validate())
+        save_model(run, trainer.model, config)
+        tensors, meta = trainer.state()
+        save_tensors(run / CHECKPOINT_FILE, tensors, meta)
+        _append_log(log, row)
+        rows.append(row)
+        done += 1
+        if callback is not None:
+            callback("epoch", row)
+    return rows
