@@ -183,10 +183,13 @@ def tar_at_far(genuine: np.ndarray, impostor: np.ndarray, far: float) -> float:
 def threshold_at_far(impostor: np.ndarray, far: float) -> float:
     """The lowest threshold (accept ``score >= t``) whose FAR on ``impostor`` is <= far.
 
-    It is the next float above the (k+1)-th highest impostor score, k = floor(far * I),
-    matching :func:`tar_at_far`. Used to calibrate a verification threshold.
+    It is the next float (in the scores' precision) above the (k+1)-th highest impostor
+    score, k = floor(far * I), matching :func:`tar_at_far`. Used to calibrate a
+    verification threshold.
     """
-    impostor = np.asarray(impostor, dtype=np.float64).ravel()
+    impostor = np.asarray(impostor).ravel()
+    if not np.issubdtype(impostor.dtype, np.floating):
+        impostor = impostor.astype(np.float64)
     if impostor.size == 0:
         raise ValueError("need at least one impostor score.")
     if not 0 < far <= 1:
@@ -195,7 +198,8 @@ def threshold_at_far(impostor: np.ndarray, far: float) -> float:
     if allowed >= impostor.size:
         return float(impostor.min())
     v = np.partition(impostor, impostor.size - allowed - 1)[impostor.size - allowed - 1]
-    return float(np.nextafter(v, np.inf))
+    # The next value in the scores' own precision, so float32 scores compare correctly.
+    return float(np.nextafter(v, np.asarray(np.inf, v.dtype)))
 
 
 def verification_summary(

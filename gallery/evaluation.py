@@ -1,0 +1,183 @@
+"""One model's evaluation numbers from its embeddings: verification and identification.
+
+Pure over arrays (embeddings, quality, subject, session); the ``evaluate`` stage embeds
+the maps and writes the report.
+
+* Verification: every unordered pair of samples (:func:`gallery.metrics.pair_scores`).
+* Closed-set identification (protocol of :mod:`gallery.protocol`): each identity's
+  earliest ``n_enrol`` sessions are enrolled; its aggregate template (quality-weighted
+  mean) is what a probe is ranked against. mAP ranks the enrolled *session* templates.
+* Open set: each probe also stands in for a person who is not enrolled, by searching
+  with its own identity removed (leave-one-identity-out); those best scores set the
+  threshold at the FPIR, and DIR is the share of probes found at rank 1 above it.
+* Confidence intervals: 95% percentile bootstrap over *identities* (people drawn with
+  replacement; their pairs and probes re-weighted, :mod:`gallery.bootstrap`), since
+  pairs and probes of one person are not independent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from gallery.bootstrap import IdentityBootstrap, pair_identities
+from gallery.metrics import (
+    REPORT_FARS,
+    cmc,
+    far_key,
+    genuine_ranks,
+    mean_average_precision,
+    min_impostors,
+    pair_scores,
+    roc_curve,
+    verification_summary,
+)
+from gallery.protocol import gallery_probe_split
+from gallery.templates import aggregate
+
+FPIR = 1e-2
+
+
+def _interval(values: list[float]) -> list[float] | None:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return None
+    return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
+
+
+def verification(
+    embeddings: np.ndarray, subject: np.ndarray, *, bootstrap: int = 200, seed: int = 0
+) -> tuple[dict, dict]:
+    """(summary with ``ci``, curves for plots: far, tar, genuine, impostor)."""
+    genuine, impostor = pair_scores(embeddings, subject)
+    summary = verification_summary(genuine, impostor)
+    if bootstrap:
+        genuine_id, impostor_ids = pair_identities(subject)
+        n_ids = int(np.unique(subject).size)
+        resampler = IdentityBootstrap(genuine, impostor, genuine_id, impostor_ids, n_ids)
+        rng = np.random.default_rng(seed)
+        measured = tuple(f for f in REPORT_FARS if summary["tar_at_far"][far_key(f)] is not None)
+        auc, eer, tars = [], [], {far_key(f): [] for f in measured}
+        for _ in range(bootstrap):
+            m = resampler.metrics(resampler.draw(rng), measured)
+            auc.append(m["auc"])
+            eer.append(m["eer"])
+            for key, value in m["tar"].items():
+                tars[key].append(math.nan if value is None else value)
+        summary["ci"] = {
+            "level": 0.95,
+            "replicates": bootstrap,
+            "resampling": "identities",
+            "auc": _interval(auc),
+            "eer": _interval(eer),
+            "tar_at_far": {far_key(f): _interval(tars.get(far_key(f), [])) for f in REPORT_FARS},
+        }
+    far, tar, _ = roc_curve(genuine, impostor)
+    return summary, {"far": far, "tar": tar, "genuine": genuine, "impostor": impostor}
+
+
+def _weighted_threshold(scores: np.ndarray, weights: np.ndarray, rate: float) -> float:
+    """Lowest threshold (accept >= t) letting through at most ``rate`` of the weight.
+
+    With unit weights it is :func:`gallery.metrics.threshold_at_far`.
+    """
+    order = np.argsort(-scores, kind="stable")
+    s, cum = scores[order], np.cumsum(weights[order])
+    allowed = rate * cum[-1] + 1e-9
+    over = np.flatnonzero(cum > allowed)
+    if over.size == 0:
+        return float(s[-1])
+    return float(np.nextafter(s[over[0]], np.asarray(np.inf, s.dtype)))
+
+
+def identification(
+    embeddings: np.ndarray,
+    quality: np.ndarray,
+    subject: np.ndarray,
+    session: np.ndarray,
+    *,
+    n_enrol: int = 1,
+    bootstrap: int = 200,
+    seed: int = 0,
+) -> tuple[dict, dict]:
+    """(summary with ``ci``, curves for plots: cmc)."""
+    split = gallery_probe_split(subject, session, n_enrol=n_enrol)
+    if split.probes.size == 0:
+        return {"note": "no probes: every identity has at most n_enrol sessions"}, {}
+    ids, templates, _ = aggregate(
+        embeddings[split.gallery], quality[split.gallery], subject[split.gallery]
+    )
+    probes, probe_labels = embeddings[split.probes], subject[split.probes]
+    scores = probes @ templates.T  # (P, M)
+    ranks = genuine_ranks(scores, ids, probe_labels)
+    curve = cmc(ranks, max_rank=min(ids.size, 50))
+    session_scores = probes @ embeddings[split.gallery].T
+    mean_ap = mean_average_precision(session_scores, subject[split.gallery], probe_labels)
+    own = probe_labels[:, None] == ids[None, :]
+    others_best = np.where(own, -np.inf, scores).max(axis=1) if ids.size > 1 else None
+    true_score = np.where(own, scores, -np.inf).max(axis=1)
+
+    def open_set(weights: np.ndarray) -> float:
+        if others_best is None or ranks.size < min_impostors(FPIR):
+            return math.nan
+        t = _weighted_threshold(others_best, weights, FPIR)
+        hit = (ranks == 1) & (true_score >= t)
+        return float(np.sum(weights * hit) / np.sum(weights))
+
+    dir_value = open_set(np.ones(ranks.size))
+    summary: dict = {
+        "rank1": float(np.mean(ranks == 1)),
+        "rank5": float(np.mean(ranks <= 5)),
+        "map": mean_ap,
+        "cmc": [float(x) for x in curve],
+        "dir_at_fpir": {far_key(FPIR): None if math.isnan(dir_value) else dir_value},
+        "n_probes": int(split.probes.size),
+        "n_gallery_identities": int(ids.size),
+        "n_enrol_sessions": n_enrol,
+    }
+    if math.isnan(dir_value):
+        summary["dir_at_fpir_note"] = (
+            f"not measured: {ranks.size} probes, at least {min_impostors(FPIR)} needed "
+            f"for FPIR {far_key(FPIR)}"
+        )
+    if bootstrap:
+        rng = np.random.default_rng(seed)
+        _, probe_id = np.unique(probe_labels, return_inverse=True)
+        n_ids = int(probe_id.max()) + 1
+        r1, r5, dirs = [], [], []
+        for _ in range(bootstrap):
+            weights = np.bincount(rng.integers(0, n_ids, n_ids), minlength=n_ids)[probe_id]
+            if weights.sum() == 0:
+                continue
+            r1.append(float(np.average(ranks == 1, weights=weights)))
+            r5.append(float(np.average(ranks <= 5, weights=weights)))
+            dirs.append(open_set(weights.astype(np.float64)))
+        summary["ci"] = {
+            "level": 0.95,
+            "replicates": bootstrap,
+            "resampling": "identities",
+            "rank1": _interval(r1),
+            "rank5": _interval(r5),
+            "dir_at_fpir": {far_key(FPIR): _interval(dirs)},
+        }
+    return summary, {"cmc": curve}
+
+
+def evaluate(
+    embeddings: np.ndarray,
+    quality: np.ndarray,
+    subject: np.ndarray,
+    session: np.ndarray,
+    *,
+    n_enrol: int = 1,
+    bootstrap: int = 200,
+    seed: int = 0,
+) -> tuple[dict, dict]:
+    """Both halves: ``({"verification": ..., "identification": ...}, curves)``."""
+    subject, session = np.asarray(subject, dtype=str), np.asarray(session, dtype=str)
+    ver, ver_curves = verification(embeddings, subject, bootstrap=bootstrap, seed=seed)
+    ident, id_curves = identification(
+        embeddings, quality, subject, session, n_enrol=n_enrol, bootstrap=bootstrap, seed=seed
+    )
+    return {"verification": ver, "identification": ident}, {**ver_curves, **id_curves}

@@ -1,0 +1,118 @@
+"""``psface enroll``: embed sessions of a maps file and add them to a gallery."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from psface.errors import InputError
+
+HELP = "add people from a maps file to a gallery of templates"
+DESCRIPTION = """\
+Embed sessions of a maps dataset with a trained model and store their templates in a
+gallery file (created if absent). Each session keeps its own template; each person also
+gets an aggregate (the quality-weighted mean of their sessions, renormalised), which is
+what `psface identify` searches by default. Enrolling a session that is already in the
+gallery replaces it.
+
+The gallery remembers the model's fingerprint and modality; enrolling or matching with
+another model is refused. Writes are atomic (a crash leaves the gallery as it was) and
+serialised: a second enrolment waits for the first (up to --timeout seconds).
+
+examples:
+  psface enroll maps.h5 --model runs/normal --gallery gallery.h5
+  psface enroll maps.h5 --model runs/normal --gallery gallery.h5 --earliest 1
+  psface enroll maps.h5 --model runs/normal --gallery gallery.h5 --subject s0001 s0002"""
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, metavar="RUN", help="trained run folder")
+    parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--batch-size", type=int, default=256, help="maps per batch (256)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "enroll",
+        help=HELP,
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("maps", type=Path, metavar="MAPS", help="maps dataset (maps.h5)")
+    add_model_args(parser)
+    parser.add_argument("--gallery", required=True, type=Path, help="gallery file (.h5)")
+    parser.add_argument("--subject", nargs="+", metavar="S", help="enrol only these people")
+    parser.add_argument(
+        "--earliest", type=int, metavar="N", help="enrol only each person's earliest N sessions"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait for another writer (120)"
+    )
+    parser.set_defaults(run=run)
+
+
+def select_rows(
+    subject: np.ndarray, session: np.ndarray, people: list[str] | None, earliest: int | None
+) -> np.ndarray:
+    """Rows of the chosen people, optionally only their earliest sessions."""
+    from gallery.protocol import gallery_probe_split
+
+    rows = np.arange(subject.size)
+    if people:
+        rows = rows[np.isin(subject, people)]
+    if earliest is not None:
+        split = gallery_probe_split(subject[rows], session[rows], n_enrol=earliest)
+        rows = rows[split.gallery]
+    return rows
+
+
+def embed_rows(maps_path: Path, embedder, rows=None, batch_size: int = 256):
+    """(embeddings, quality, subject, session) for rows of a maps file (default all)."""
+    from photostereo.maps_file import MapsFile
+
+    with MapsFile(maps_path) as maps:
+        subject, session = maps.labels()
+        rows = np.arange(len(maps)) if rows is None else rows
+        emb, quality = embedder.embed_file(
+            maps, rows, batch_size=batch_size, progress=sys.stderr.isatty()
+        )
+    return emb, quality, subject[rows], session[rows]
+
+
+def run(args: argparse.Namespace) -> int:
+    from gallery.store import enroll, read_gallery
+    from photostereo.maps_file import MapsFile
+    from recognition.embed import load_embedder
+
+    with MapsFile(args.maps) as maps:
+        subject, session = maps.labels()
+    rows = select_rows(subject, session, args.subject, args.earliest)
+    if rows.size == 0:
+        raise InputError(args.maps, "no sessions to enrol (check --subject)")
+    embedder = load_embedder(args.model, device=args.device)
+    if args.gallery.exists():  # fail before the slow part; enroll() checks again under lock
+        read_gallery(args.gallery).check_model(
+            embedder.fingerprint, embedder.modality, str(args.model)
+        )
+    emb, quality, subj, sess = embed_rows(args.maps, embedder, rows, args.batch_size)
+    result = enroll(
+        args.gallery,
+        emb,
+        quality,
+        subj,
+        sess,
+        fingerprint=embedder.fingerprint,
+        modality=embedder.modality,
+        model=str(args.model),
+        timeout=args.timeout,
+        on_wait=lambda message: print(message, file=sys.stderr),
+    )
+    print(
+        f"enrolled {result.added} new and {result.replaced} replaced sessions "
+        f"({result.new_identities} new people) into {args.gallery}: "
+        f"{result.identities} people, {result.templates} templates"
+    )
+    return 0

@@ -1,0 +1,134 @@
+"""``psface evaluate``: verification and identification figures for one or more models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from psface.errors import InputError
+
+HELP = "measure models on held-out people: ROC, EER, TAR@FAR, rank-1, CMC, mAP"
+DESCRIPTION = """\
+Evaluate trained models on the people of a maps dataset that they were not trained on
+(the run's split.json lists its training people; they are left out).
+
+Verification compares every pair of samples: ROC AUC, EER and the true-accept rate at
+false-accept rates 1e-2, 1e-3 and 1e-4 (reported only where there are at least 1/FAR
+impostor pairs). Identification follows the seed study: each person's earliest sessions
+(--enrol-sessions, default 1) are enrolled and the rest are probes: rank-1, rank-5, CMC,
+mAP, and open-set DIR at FPIR 1e-2 (each probe also searches with its own identity
+removed, as a stranger would). 95% bootstrap intervals in brackets.
+
+REPORT receives report.json (INTERFACES.md keys, plus one entry per model under
+"models"), report.md (a table) and roc.png (log FAR), cmc.png, scores.png (genuine and
+impostor histograms). Give --model several times to compare models side by side, e.g.
+one per modality (image vs albedo vs normal vs depth vs normal+albedo).
+
+examples:
+  psface evaluate maps.h5 --model runs/normal -o report/
+  psface evaluate maps.h5 --model runs/image --model runs/normal --model runs/normal+albedo -o cmp/
+  psface evaluate maps.h5 --model runs/normal -o report/ --enrol-sessions 2 --bootstrap 0"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help=HELP,
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("maps", type=Path, metavar="MAPS", help="maps dataset (maps.h5)")
+    parser.add_argument(
+        "--model", required=True, action="append", metavar="RUN", help="run folder (repeatable)"
+    )
+    parser.add_argument("-o", "--out", required=True, type=Path, help="report folder")
+    parser.add_argument("--enrol-sessions", type=int, default=1, help="sessions enrolled (1)")
+    parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates (200)")
+    parser.add_argument(
+        "--all-people", action="store_true", help="also evaluate people the model trained on"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (0)")
+    parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--batch-size", type=int, default=256, help="maps per batch (256)")
+    parser.set_defaults(run=run)
+
+
+def trained_people(run_dir: Path) -> set[str]:
+    """The run's training people from split.json; empty when it has none."""
+    path = run_dir / "split.json"
+    if not path.is_file():
+        return set()
+    try:
+        return {str(s) for s in json.loads(path.read_text())["train"]}
+    except (ValueError, KeyError, TypeError) as error:
+        raise InputError(path, f"not a split file ({error})") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from gallery.evaluation import evaluate
+    from gallery.report import build_report, write_report
+    from photostereo.maps_file import MapsFile
+    from recognition.embed import load_embedder
+
+    if args.enrol_sessions < 1:
+        raise InputError(args.maps, "--enrol-sessions must be at least 1")
+    entries, curves, names = [], [], []
+    with MapsFile(args.maps) as maps:
+        subject, session = maps.labels()
+        for run_dir in map(Path, args.model):
+            embedder = load_embedder(run_dir, device=args.device)
+            seen = set() if args.all_people else trained_people(run_dir)
+            rows = np.flatnonzero(~np.isin(subject, sorted(seen)))
+            if np.unique(subject[rows]).size < 2:
+                raise InputError(
+                    args.maps,
+                    f"fewer than two people not used to train {run_dir}; "
+                    "evaluate on other people or pass --all-people",
+                )
+            emb, quality = embedder.embed_file(
+                maps, rows, batch_size=args.batch_size, progress=sys.stderr.isatty()
+            )
+            result, curve = evaluate(
+                emb,
+                quality,
+                subject[rows],
+                session[rows],
+                n_enrol=args.enrol_sessions,
+                bootstrap=args.bootstrap,
+                seed=args.seed,
+            )
+            name = run_dir.name if run_dir.name not in names else str(run_dir)
+            entries.append(
+                {
+                    "name": name,
+                    "run": str(run_dir),
+                    "modality": embedder.modality,
+                    "fingerprint": embedder.fingerprint,
+                    "n_samples": int(rows.size),
+                    "n_identities": int(np.unique(subject[rows]).size),
+                    "excluded_training_people": len(seen),
+                    **result,
+                }
+            )
+            curves.append(curve)
+            names.append(name)
+    protocol = {
+        "maps": str(args.maps),
+        "n_enrol": args.enrol_sessions,
+        "bootstrap": args.bootstrap,
+        "seed": args.seed,
+        "open_set": "leave-one-identity-out",
+    }
+    out = write_report(args.out, build_report(entries, protocol=protocol), names, curves)
+    for e in entries:
+        v, i = e["verification"], e["identification"]
+        print(
+            f"{e['name']}: AUC {v['auc']:.4f}  EER {100 * v['eer']:.2f}%  "
+            f"rank-1 {100 * i.get('rank1', float('nan')):.2f}%"
+        )
+    print(f"wrote {out}/report.json, report.md, roc.png, cmc.png, scores.png")
+    return 0

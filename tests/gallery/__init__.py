@@ -1,0 +1,1 @@
+"""Tests of gallery/: metrics, search, store, protocol, report and the matching stages."""

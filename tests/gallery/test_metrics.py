@@ -1,0 +1,203 @@
+"""Metric functions against hand-computed cases and against scikit-learn."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import roc_curve as sk_roc_curve
+
+from gallery.metrics import (
+    cmc,
+    dir_at_fpir,
+    equal_error_rate,
+    far_key,
+    genuine_ranks,
+    mean_average_precision,
+    pair_scores,
+    roc_auc,
+    roc_curve,
+    tar_at_far,
+    threshold_at_far,
+    verification_summary,
+)
+
+GENUINE = np.array([0.9, 0.8, 0.4])
+IMPOSTOR = np.array([0.1, 0.5, 0.3, 0.2])
+
+
+def test_auc_hand_case():
+    # 0.9 and 0.8 beat all four impostors, 0.4 beats three of them: 11 of 12 pairs.
+    assert roc_auc(GENUINE, IMPOSTOR) == pytest.approx(11 / 12)
+
+
+def test_auc_ties_count_half():
+    assert roc_auc([0.5], [0.5]) == 0.5
+    assert roc_auc([0.5, 0.7], [0.5, 0.1]) == pytest.approx((0.5 + 1 + 1 + 1) / 4)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auc_equals_sklearn_on_random_scores(seed):
+    rng = np.random.default_rng(seed)
+    genuine = rng.normal(1.0, 1.0, 400).round(1)  # rounding makes ties
+    impostor = rng.normal(0.0, 1.0, 3000).round(1)
+    labels = np.r_[np.ones(genuine.size), np.zeros(impostor.size)]
+    expected = roc_auc_score(labels, np.r_[genuine, impostor])
+    assert roc_auc(genuine, impostor) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_roc_curve_equals_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    genuine = rng.normal(1.0, 1.0, 200).round(2)
+    impostor = rng.normal(0.0, 1.0, 500).round(2)
+    labels = np.r_[np.ones(genuine.size), np.zeros(impostor.size)]
+    fpr, tpr, thr = sk_roc_curve(labels, np.r_[genuine, impostor], drop_intermediate=False)
+    far, tar, thresholds = roc_curve(genuine, impostor)
+    np.testing.assert_allclose(far, fpr)
+    np.testing.assert_allclose(tar, tpr)
+    np.testing.assert_allclose(thresholds[1:], thr[1:])
+    assert np.all(np.diff(far) >= 0) and np.all(np.diff(tar) >= 0)
+
+
+def test_roc_curve_hand_case():
+    far, tar, thresholds = roc_curve(GENUINE, IMPOSTOR)
+    assert thresholds[0] == np.inf and far[0] == 0 and tar[0] == 0
+    np.testing.assert_allclose(thresholds[1:], [0.9, 0.8, 0.5, 0.4, 0.3, 0.2, 0.1])
+    np.testing.assert_allclose(tar[1:], [1 / 3, 2 / 3, 2 / 3, 1, 1, 1, 1])
+    np.testing.assert_allclose(far[1:], [0, 0, 1 / 4, 1 / 4, 2 / 4, 3 / 4, 1])
+
+
+def test_eer_hand_case():
+    # ROC points (FAR, FRR): t=0.5 gives (1/4, 1/3), t=0.4 gives (1/4, 0); FAR - FRR goes
+    # from -1/12 to +1/4, so the crossing is a quarter of the way: FAR = FRR = 1/4.
+    assert equal_error_rate(GENUINE, IMPOSTOR) == pytest.approx(0.25)
+
+
+def test_eer_extremes():
+    assert equal_error_rate([0.9, 0.8], [0.1, 0.2]) == 0.0
+    assert equal_error_rate([0.1, 0.2], [0.8, 0.9]) == 1.0
+    rng = np.random.default_rng(0)
+    same = rng.normal(size=20000)
+    assert equal_error_rate(same[:10000], same[10000:]) == pytest.approx(0.5, abs=0.02)
+
+
+def test_eer_matches_gaussian_theory():
+    # Two unit Gaussians d apart: EER = Phi(-d / 2).
+    rng = np.random.default_rng(1)
+    genuine = rng.normal(2.0, 1.0, 200_000)
+    impostor = rng.normal(0.0, 1.0, 200_000)
+    expected = 0.5 * math.erfc(1.0 / math.sqrt(2))  # Phi(-1)
+    assert equal_error_rate(genuine, impostor) == pytest.approx(expected, abs=3e-3)
+
+
+def test_tar_at_far_hand_case():
+    impostor = np.arange(100) / 100  # 0.00 .. 0.99
+    genuine = np.array([0.995, 0.985, 0.98, 0.5])
+    # FAR 1e-2 lets 1 of 100 impostors through: accept above the 2nd highest (0.98).
+    assert tar_at_far(genuine, impostor, 1e-2) == pytest.approx(0.5)
+    # FAR 5e-2 lets 5 through: accept above 0.94.
+    assert tar_at_far(genuine, impostor, 5e-2) == pytest.approx(0.75)
+    assert tar_at_far(genuine, impostor, 1.0) == 1.0
+
+
+def test_tar_at_far_respects_the_far_bound_with_ties():
+    impostor = np.array([0.9, 0.9, 0.1, 0.1] * 25)  # 100 scores, 50 tied at 0.9
+    genuine = np.array([0.95, 0.9, 0.5])
+    # One impostor allowed, but accepting 0.9 would let 50 through: only 0.95 is accepted.
+    assert tar_at_far(genuine, impostor, 1e-2) == pytest.approx(1 / 3)
+
+
+def test_tar_at_far_refuses_too_few_impostors():
+    impostor = np.linspace(0, 1, 999)
+    assert math.isnan(tar_at_far([0.5], impostor, 1e-3))
+    assert not math.isnan(tar_at_far([0.5], np.linspace(0, 1, 1000), 1e-3))
+
+
+def test_threshold_at_far_agrees_with_tar_at_far():
+    rng = np.random.default_rng(2)
+    genuine, impostor = rng.normal(2, 1, 1000), rng.normal(0, 1, 5000)
+    for far in (1e-1, 1e-2, 1e-3):
+        t = threshold_at_far(impostor, far)
+        assert np.mean(impostor >= t) <= far
+        assert np.mean(genuine >= t) == pytest.approx(tar_at_far(genuine, impostor, far))
+
+
+def test_verification_summary_keys_and_notes():
+    rng = np.random.default_rng(3)
+    summary = verification_summary(rng.normal(1, 1, 50), rng.normal(0, 1, 2000))
+    assert set(summary["tar_at_far"]) == {"1e-2", "1e-3", "1e-4"}
+    assert summary["tar_at_far"]["1e-4"] is None
+    assert "2000 impostor pairs" in summary["tar_at_far_note"]["1e-4"]
+    assert summary["tar_at_far"]["1e-3"] is not None
+    assert summary["n_genuine"] == 50 and summary["n_impostor"] == 2000
+
+
+def test_far_key():
+    assert [far_key(f) for f in (1e-2, 1e-3, 1e-4, 0.05)] == ["1e-2", "1e-3", "1e-4", "5e-2"]
+
+
+def test_pair_scores_hand_case():
+    e = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], np.float32)
+    genuine, impostor = pair_scores(e, np.array(["a", "a", "b"]))
+    np.testing.assert_allclose(genuine, [1.0])
+    np.testing.assert_allclose(impostor, [0.0, 0.0])
+
+
+def test_pair_scores_blocked_equals_full_matrix():
+    rng = np.random.default_rng(4)
+    e = rng.normal(size=(83, 16)).astype(np.float32)
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    labels = rng.integers(0, 9, 83)
+    full = e @ e.T
+    i, j = np.triu_indices(83, 1)
+    same = labels[i] == labels[j]
+    for block in (1, 7, 83, 1000):
+        genuine, impostor = pair_scores(e, labels, block=block)
+        np.testing.assert_allclose(genuine, full[i, j][same], atol=1e-6)
+        np.testing.assert_allclose(impostor, full[i, j][~same], atol=1e-6)
+
+
+def test_genuine_ranks_and_cmc_hand_case():
+    scores = np.array([[0.9, 0.2, 0.1], [0.8, 0.7, 0.6], [0.1, 0.2, 0.3], [0.5, 0.4, 0.3]])
+    gallery = np.array(["a", "b", "c"])
+    probes = np.array(["a", "c", "b", "z"])
+    ranks = genuine_ranks(scores, gallery, probes)
+    np.testing.assert_array_equal(ranks, [1, 3, 2, 0])
+    np.testing.assert_allclose(cmc(ranks), [1 / 3, 2 / 3, 1.0])
+    np.testing.assert_allclose(cmc(ranks, max_rank=5), [1 / 3, 2 / 3, 1, 1, 1])
+
+
+def test_map_hand_case():
+    # Relevant at positions 1 and 3: AP = (1/1 + 2/3) / 2.
+    scores = np.array([[0.9, 0.8, 0.1]])
+    assert mean_average_precision(scores, np.array(["a", "b", "a"]), np.array(["a"])) == (
+        pytest.approx(5 / 6)
+    )
+
+
+def test_map_equals_sklearn_average_precision():
+    rng = np.random.default_rng(5)
+    gallery = rng.integers(0, 10, 60)
+    probes = rng.integers(0, 10, 25)
+    scores = rng.random((25, 60))
+    expected = np.mean(
+        [average_precision_score(gallery == p, s) for p, s in zip(probes, scores, strict=True)]
+    )
+    assert mean_average_precision(scores, gallery, probes) == pytest.approx(expected)
+
+
+def test_dir_at_fpir_hand_case():
+    gallery = np.array(["a", "b"])
+    # 100 non-mated probes with best scores 0.00 .. 0.99; FPIR 1e-2 -> threshold above 0.98.
+    non_mated = np.stack([np.arange(100) / 100, np.zeros(100)], axis=1)
+    mated = np.array([[0.99, 0.1], [0.97, 0.1], [0.995, 0.999]])
+    scores = np.vstack([mated, non_mated])
+    labels = np.array(["a", "a", "a", *["z"] * 100])
+    rate, threshold = dir_at_fpir(scores, gallery, labels, 1e-2)
+    assert 0.98 < threshold <= 0.99
+    # First: rank 1 and above the threshold; second: below it; third: rank 2.
+    assert rate == pytest.approx(1 / 3)
+    assert dir_at_fpir(scores, gallery, labels, 1e-3) == (pytest.approx(math.nan, nan_ok=True),) * 2
