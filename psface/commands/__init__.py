@@ -1,5 +1,30 @@
 """One module per ``psface`` stage; each exposes ``register(subparsers)``."""
 
-from psface.commands import embed, preprocess, reconstruct, synth, train
+from psface.commands import (
+    demo,
+    embed,
+    enroll,
+    evaluate,
+    gallery,
+    identify,
+    preprocess,
+    reconstruct,
+    synth,
+    train,
+    verify,
+)
 
-STAGES = (synth, reconstruct, preprocess, train, embed)
+#: In the order of the pipeline, as ``psface --help`` lists them.
+STAGES = (
+    synth,
+    reconstruct,
+    preprocess,
+    train,
+    embed,
+    enroll,
+    identify,
+    verify,
+    evaluate,
+    gallery,
+    demo,
+)

@@ -69,37 +69,72 @@ def trained_people(run_dir: Path) -> set[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.enrol_sessions < 1:
+        raise InputError(args.maps, "--enrol-sessions must be at least 1")
+    out = evaluate_runs(
+        args.maps,
+        [Path(m) for m in args.model],
+        args.out,
+        enrol_sessions=args.enrol_sessions,
+        bootstrap=args.bootstrap,
+        all_people=args.all_people,
+        seed=args.seed,
+        device=args.device,
+        batch_size=args.batch_size,
+    )
+    report = json.loads((out / "report.json").read_text())
+    for e in report["models"]:
+        v, i = e["verification"], e["identification"]
+        print(
+            f"{e['name']}: AUC {v['auc']:.4f}  EER {100 * v['eer']:.2f}%  "
+            f"rank-1 {100 * i.get('rank1', float('nan')):.2f}%"
+        )
+    print(f"wrote {out}/report.json, report.md, roc.png, cmc.png, scores.png")
+    return 0
+
+
+def evaluate_runs(
+    maps_path: Path,
+    runs: list[Path],
+    out: Path,
+    *,
+    enrol_sessions: int = 1,
+    bootstrap: int = 200,
+    all_people: bool = False,
+    seed: int = 0,
+    device: str | None = None,
+    batch_size: int = 256,
+) -> Path:
+    """Embed the held-out people with each run, evaluate, write the report; return its folder."""
     from gallery.evaluation import evaluate
     from gallery.report import build_report, write_report
     from photostereo.maps_file import MapsFile
     from recognition.embed import load_embedder
 
-    if args.enrol_sessions < 1:
-        raise InputError(args.maps, "--enrol-sessions must be at least 1")
     entries, curves, names = [], [], []
-    with MapsFile(args.maps) as maps:
+    with MapsFile(maps_path) as maps:
         subject, session = maps.labels()
-        for run_dir in map(Path, args.model):
-            embedder = load_embedder(run_dir, device=args.device)
-            seen = set() if args.all_people else trained_people(run_dir)
+        for run_dir in runs:
+            embedder = load_embedder(run_dir, device=device)
+            seen = set() if all_people else trained_people(run_dir)
             rows = np.flatnonzero(~np.isin(subject, sorted(seen)))
             if np.unique(subject[rows]).size < 2:
                 raise InputError(
-                    args.maps,
+                    maps_path,
                     f"fewer than two people not used to train {run_dir}; "
                     "evaluate on other people or pass --all-people",
                 )
             emb, quality = embedder.embed_file(
-                maps, rows, batch_size=args.batch_size, progress=sys.stderr.isatty()
+                maps, rows, batch_size=batch_size, progress=sys.stderr.isatty()
             )
             result, curve = evaluate(
                 emb,
                 quality,
                 subject[rows],
                 session[rows],
-                n_enrol=args.enrol_sessions,
-                bootstrap=args.bootstrap,
-                seed=args.seed,
+                n_enrol=enrol_sessions,
+                bootstrap=bootstrap,
+                seed=seed,
             )
             name = run_dir.name if run_dir.name not in names else str(run_dir)
             entries.append(
@@ -117,18 +152,10 @@ def run(args: argparse.Namespace) -> int:
             curves.append(curve)
             names.append(name)
     protocol = {
-        "maps": str(args.maps),
-        "n_enrol": args.enrol_sessions,
-        "bootstrap": args.bootstrap,
-        "seed": args.seed,
+        "maps": str(maps_path),
+        "n_enrol": enrol_sessions,
+        "bootstrap": bootstrap,
+        "seed": seed,
         "open_set": "leave-one-identity-out",
     }
-    out = write_report(args.out, build_report(entries, protocol=protocol), names, curves)
-    for e in entries:
-        v, i = e["verification"], e["identification"]
-        print(
-            f"{e['name']}: AUC {v['auc']:.4f}  EER {100 * v['eer']:.2f}%  "
-            f"rank-1 {100 * i.get('rank1', float('nan')):.2f}%"
-        )
-    print(f"wrote {out}/report.json, report.md, roc.png, cmc.png, scores.png")
-    return 0
+    return write_report(out, build_report(entries, protocol=protocol), names, curves)
