@@ -116,10 +116,10 @@ def test_classifier_loss_trains_features_and_centres():
         optimiser.zero_grad()
         loss = classifier(features, labels)
         loss.backward()
-        first = first if first is not None else float(loss)
+        first = first if first is not None else loss.item()
         optimiser.step()
     assert classifier.weight.grad is not None and features.grad is not None
-    assert float(loss) < 0.2 * first
+    assert loss.item() < 0.2 * first
 
 
 def test_inverse_frequency_weights_balance_the_classes():
