@@ -39,6 +39,9 @@ from gallery.templates import l2_normalise
 DIM = 512
 BATCH = 256
 TARGET_RECALL = 0.99
+#: nprobe is tuned to this recall on 1,000 probes so that the 2,000 other probes it is
+#: measured on clear TARGET_RECALL: tuned to the target itself, it landed at 0.989.
+TUNING_RECALL = 0.995
 #: The IVF sweep stops at nlist / MAX_PROBE_SHARE probed cells.
 MAX_PROBE_SHARE = 8
 
@@ -116,7 +119,7 @@ def bench_ivf(gallery: np.ndarray, rng: np.random.Generator, n_queries: int) -> 
     while True:
         ivf.nprobe = nprobe
         recall = float(np.mean(ivf.search(tune, 1)[1][:, 0] == truth_tune))
-        if recall >= TARGET_RECALL or nprobe >= cap:
+        if recall >= TUNING_RECALL or nprobe >= cap:
             break
         nprobe = min(2 * nprobe, cap)
     qps = throughput(ivf.search, test, k=1)
@@ -202,12 +205,14 @@ def main() -> None:
         print(f"| {r['n']:,} | {r['numpy_qps']:.0f} | {r['numpy_ms']:.1f} | {r['faiss_qps']:.0f} "
               f"| {r['faiss_ms']:.1f} | {r['same_top10']:.4f} |")  # fmt: skip
     print("\nApproximate (FAISS IVFFlat, smallest doubling nprobe, at most nlist / 8, with")
-    print("recall@1 >= 0.99 on 1,000 tuning probes; recall and q/s on 2,000 others, top-1):\n")
-    print("| data | gallery | nlist | nprobe | build s | q/s | recall@1 |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"recall@1 >= {TUNING_RECALL} on 1,000 tuning probes; recall and q/s on 2,000 others,")
+    print(f"top-1; target: >= 1,000 q/s at recall@1 >= {TARGET_RECALL}):\n")
+    print("| data | gallery | nlist | nprobe | build s | q/s | recall@1 | target |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
     for r in ivf:
+        met = r["qps"] >= 1000 and r["recall"] >= TARGET_RECALL
         print(f"| {r['data']} | {r['n']:,} | {r['nlist']} | {r['nprobe']} | {r['build_s']:.1f} "
-              f"| {r['qps']:.0f} | {r['recall']:.4f} |")  # fmt: skip
+              f"| {r['qps']:.0f} | {r['recall']:.4f} | {'met' if met else 'not met'} |")  # fmt: skip
     print(f"\nEnrolment (store only, no embedding): {enrol['templates_per_s']:.0f} templates/s "
           f"into a new gallery; adding 100 to a gallery of 100,000: "
           f"{enrol['add100_to_1e5_s']:.2f} s (the file is rewritten atomically).")  # fmt: skip
