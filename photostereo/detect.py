@@ -80,7 +80,7 @@ class FaceDetector:
             self.mtcnn.min_face_size = round(self.min_face_size * shrunk[indices[0]][1])
             boxes, probs, points = self.mtcnn.detect(batch, landmarks=True)
             for i, b, p, q in zip(indices, boxes, probs, points, strict=True):
-                results[i] = _largest_confident(b, p, q, shrunk[i][1])
+                results[i] = _largest_confident(b, p, q, shrunk[i][1], pictures[i].shape)
         return results
 
     def _shrink(self, picture: np.ndarray) -> tuple[np.ndarray, float]:
@@ -93,21 +93,29 @@ class FaceDetector:
         return cv2.resize(picture, size, interpolation=cv2.INTER_AREA), scale
 
 
-def _largest_confident(boxes, probs, points, scale: float) -> Detection | None:
-    """The largest confident face, its coordinates taken back to the full picture."""
+def _largest_confident(
+    boxes, probs, points, scale: float, shape: tuple[int, ...]
+) -> Detection | None:
+    """The largest confident face, its coordinates taken back to the full picture.
+
+    A box wider or taller than the picture is no face of it: MTCNN answers so, with
+    confidence, when a tightly cropped face fills the frame (the cropped Yale B set),
+    and its landmarks then sit in the corners. Such boxes do not count.
+    """
     if boxes is None:
         return None
     probs = np.asarray(probs, dtype=float)
-    confident = np.flatnonzero(probs >= MIN_CONFIDENCE)
+    boxes = np.asarray(boxes, dtype=float) / scale
+    fits = (boxes[:, 2] - boxes[:, 0] <= shape[1]) & (boxes[:, 3] - boxes[:, 1] <= shape[0])
+    confident = np.flatnonzero((probs >= MIN_CONFIDENCE) & fits)
     if confident.size == 0:
         return None
-    boxes = np.asarray(boxes, dtype=float)
     areas = (boxes[confident, 2] - boxes[confident, 0]) * (
         boxes[confident, 3] - boxes[confident, 1]
     )
     best = confident[int(np.argmax(areas))]
     return Detection(
-        box=(boxes[best] / scale).astype(np.float32),
+        box=boxes[best].astype(np.float32),
         score=float(probs[best]),
         landmarks=(np.asarray(points[best], dtype=float) / scale).astype(np.float32),
         n_faces=int(confident.size),

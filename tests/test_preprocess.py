@@ -222,3 +222,34 @@ def test_kill_nine_loses_no_reported_session_and_a_rerun_completes(tree, tmp_pat
     with MapsFile(out) as data:
         assert len(data) == 24 and len(set(data.sources())) == 24
         assert list(data.sources()) == sorted(data.sources())
+
+
+def test_a_box_larger_than_the_picture_is_not_a_face():
+    from photostereo.detect import _largest_confident
+
+    boxes = np.array([[-70.0, -120, 230, 250], [40, 50, 120, 150]])
+    points = np.zeros((2, 5, 2))
+    found = _largest_confident(boxes, np.array([0.999, 0.95]), points, 1.0, (192, 168, 3))
+    assert found is not None and found.n_faces == 1
+    np.testing.assert_allclose(found.box, [40, 50, 120, 150])
+    assert _largest_confident(boxes[:1], np.array([0.999]), points[:1], 1.0, (192, 168)) is None
+
+
+YALE = Path(__file__).parents[2] / "shared" / "data" / "yaleb"
+
+
+@pytest.mark.skipif(not YALE.is_dir(), reason="the real Yale B sample is not in this checkout")
+def test_cropped_yale_faces_need_no_detect_and_align_with_it(tmp_path, capsys):
+    root = tmp_path / "yale"
+    for subject in ("yaleB01", "yaleB02"):
+        shutil.copytree(YALE / subject, root / subject)
+    detected = tmp_path / "detected.h5"
+    assert main(["preprocess", str(root), "-o", str(detected), "--size", "64"]) == 1
+    assert "no face found; use --no-detect" in capsys.readouterr().err
+    cropped = tmp_path / "cropped.h5"
+    assert main(["preprocess", str(root), "-o", str(cropped), "--size", "64", "--no-detect"]) == 0
+    with MapsFile(cropped) as data:
+        assert list(data.sources()) == ["yaleB01", "yaleB02"]
+        normals = data.read("normal")
+        # the central square of a cropped Yale face: left half faces left, right half right
+        assert normals[:, 0, 20:44, :16].mean() < -0.2 < 0.2 < normals[:, 0, 20:44, 48:].mean()
