@@ -199,4 +199,5 @@ class MapsFile:
 
 
 def read_strings(dataset: h5py.Dataset) -> np.ndarray:
-    return np.array([v.decode() if isinstance(v, bytes) else v for v in dataset[()]], dtype=str)
+    """A UTF-8 string dataset as an array of str (empty datasets included)."""
+    return np.asarray(dataset.asstr()[()], dtype=str) if dataset.shape[0] else np.array([], str)
