@@ -41,7 +41,9 @@ class BatchSummary:
     warnings: list[str] = field(default_factory=list)
     skipped: int = 0
     seconds: float = 0.0
-    step_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
+    step_seconds: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys((*STEPS, "write"), 0.0)
+    )
 
     @property
     def rate(self) -> float:
@@ -84,7 +86,7 @@ def run_preprocess(
     for outcomes in runner(chunks, str(root), config, target):
         for outcome in outcomes:
             for step, seconds in outcome.timings.items():
-                summary.step_seconds[step] = summary.step_seconds.get(step, 0.0) + seconds
+                summary.step_seconds[step] += seconds
             if outcome.warning:
                 summary.warnings.append(outcome.warning)
             if outcome.sample is None:
@@ -108,9 +110,7 @@ def run_preprocess(
 def _checkpoint(writer: MapsWriter, summary: BatchSummary, on_saved) -> None:
     start = time.perf_counter()
     saved = writer.checkpoint()
-    summary.step_seconds["write"] = summary.step_seconds.get("write", 0.0) + (
-        time.perf_counter() - start
-    )
+    summary.step_seconds["write"] += time.perf_counter() - start
     if saved and on_saved:
         on_saved(saved)
 

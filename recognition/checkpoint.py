@@ -9,7 +9,6 @@ RNG states are uint8 tensors. Loading therefore never runs code from the file.
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from photostereo.io.images import write_atomically
 from psface.errors import InputError
 
 _META_KEY = "psface"
@@ -25,11 +25,9 @@ _META_KEY = "psface"
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     """Write atomically (temporary file, then rename), so a crash keeps the old file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     flat = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    save_file(flat, str(tmp), metadata={_META_KEY: json.dumps(meta, sort_keys=True)})
-    os.replace(tmp, path)
+    metadata = {_META_KEY: json.dumps(meta, sort_keys=True)}
+    write_atomically(Path(path), lambda tmp: save_file(flat, str(tmp), metadata=metadata))
 
 
 def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -74,7 +74,11 @@ def write_npy(path: Path, array: np.ndarray) -> None:
 
 
 def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half a file."""
+    """Call ``write(tmp_path)``, flush it to disk, then rename it onto ``path``.
+
+    Readers never see half a file, and a crash right after the rename cannot leave the
+    new name pointing at data still in the page cache.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -82,6 +86,8 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     tmp = Path(name)
     try:
         write(tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

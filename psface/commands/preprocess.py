@@ -71,14 +71,16 @@ def run(args: argparse.Namespace) -> int:
     )
     bar = tqdm(total=0, desc="preprocess", unit="session", disable=None)
 
+    saved_count = 0
+
     def saved(sources: list[str]) -> None:
-        bar.set_postfix_str(f"saved {len(saved_so_far) + len(sources)}")
-        saved_so_far.extend(sources)
+        nonlocal saved_count
+        saved_count += len(sources)
+        bar.set_postfix_str(f"saved {saved_count}")
         if args.verbose:
             for source in sources:
                 print(f"saved {source}", file=sys.stderr, flush=True)
 
-    saved_so_far: list[str] = []
     summary = run_preprocess(
         args.root,
         args.out,
