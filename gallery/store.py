@@ -47,7 +47,7 @@ import h5py
 import numpy as np
 
 from gallery.templates import aggregate, l2_normalise
-from psface.errors import ConfigError, InputError
+from psbase.errors import ConfigError, InputError
 
 SCHEMA_VERSION = 1
 FORMAT = "psface-gallery"

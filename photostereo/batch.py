@@ -26,8 +26,8 @@ from photostereo.preprocess import (
     process_chunk,
     session_key,
 )
-from psface import __version__
-from psface.errors import InputError
+from psbase import __version__
+from psbase.errors import InputError
 
 CHUNK = 8
 

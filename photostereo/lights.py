@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from psface.errors import LightGeometryError
+from psbase.errors import LightGeometryError
 
 #: Above this condition number of the light matrix the normals are not determined.
 MAX_CONDITION = 1e3

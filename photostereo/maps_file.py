@@ -37,7 +37,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from psface.errors import InputError
+from psbase.errors import InputError
 
 SCHEMA_VERSION = 1
 #: Channels of each modality, in the order a joined modality stacks them.

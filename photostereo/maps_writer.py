@@ -31,7 +31,7 @@ from photostereo.maps_file import (
     create_datasets,
     read_strings,
 )
-from psface.errors import ConfigError, InputError
+from psbase.errors import ConfigError, InputError
 
 #: Rows copied at a time by the final sorted rewrite.
 COPY_BATCH = 256

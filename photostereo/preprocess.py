@@ -24,7 +24,7 @@ from photostereo.detect import Detection, FaceDetector, detection_picture
 from photostereo.io.discover import SessionRef, load_session
 from photostereo.reconstruct import reconstruct
 from photostereo.session import CaptureSession
-from psface.errors import ConfigError, PsfaceError
+from psbase.errors import ConfigError, PsfaceError
 
 STEPS = ("read", "detect", "align", "solve", "integrate")
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from photostereo.lights import check_light_geometry, normalize_directions
-from psface.errors import InputError
+from psbase.errors import InputError
 
 #: Captures at or above this fraction of full scale are treated as saturated.
 SATURATION_FRACTION = 0.98

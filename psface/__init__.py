@@ -1,8 +1,10 @@
-"""psface: photometric-stereo 3D face recognition.
+"""psface: photometric-stereo 3D face recognition, the command line.
 
 The work lives in three packages, one per stage: ``photostereo`` (captures to maps),
-``recognition`` (maps to embeddings) and ``gallery`` (embeddings to decisions). This
-package holds only what they share: the error hierarchy and the command line.
+``recognition`` (maps to embeddings) and ``gallery`` (embeddings to decisions), all
+standing on ``psbase`` (errors, atomic writes, locks). This package is the command line.
 """
 
-__version__ = "0.1.0"
+from psbase import __version__
+
+__all__ = ["__version__"]

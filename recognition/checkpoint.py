@@ -17,8 +17,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from photostereo.io.images import write_atomically
-from psface.errors import InputError
+from psbase.atomic import write_atomically
+from psbase.errors import InputError
 
 _META_KEY = "psface"
 

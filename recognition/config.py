@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from photostereo.maps_file import parse_modality
-from psface.errors import ConfigError, InputError
+from psbase.errors import ConfigError, InputError
 from recognition.backbones import BACKBONES
 from recognition.losses.margins import MARGINS
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from photostereo.maps_file import MapsFile
-from psface.errors import ConfigError, InputError
+from psbase.errors import ConfigError, InputError
 
 
 @dataclass

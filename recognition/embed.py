@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from photostereo.maps_file import CHANNELS, MapsFile
-from psface.errors import ConfigError, InputError
+from psbase.errors import ConfigError, InputError
 from recognition.checkpoint import load_tensors, save_tensors
 from recognition.config import TrainConfig, load_config, save_config
 from recognition.fusion import EmbeddingModel

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from gallery.metrics import pair_scores, verification_summary
-from psface.errors import ConfigError, InputError
+from psbase.errors import ConfigError, InputError
 from recognition.augment import AugmentSettings, augment_batch
 from recognition.checkpoint import (
     load_optimizer_state,

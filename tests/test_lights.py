@@ -12,7 +12,7 @@ from photostereo.lights import (
     to_zenith_azimuth,
 )
 from photostereo.solvers import solve_shadow_aware
-from psface.errors import LightGeometryError
+from psbase.errors import LightGeometryError
 from tests.scenes import angular_error_deg, render, sphere
 
 # Directions written out by hand from each convention's description (image frame:

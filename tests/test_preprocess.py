@@ -25,8 +25,8 @@ from photostereo.preprocess import PreprocessConfig
 from photostereo.reconstruct import reconstruct
 from photostereo.session import CaptureSession
 from photostereo.synthetic.generate import SynthConfig, generate
+from psbase.errors import ConfigError
 from psface.cli import main
-from psface.errors import ConfigError
 from tests.fixtures import write_canonical_sphere
 
 SIZE = 64

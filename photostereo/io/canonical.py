@@ -9,16 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from photostereo.io.images import (
-    is_image_file,
-    read_image,
-    write_atomically,
-    write_image,
-    write_npy,
-)
+from photostereo.io.images import is_image_file, read_image, write_image, write_npy
 from photostereo.lights import check_light_geometry
 from photostereo.session import SATURATION_FRACTION, CaptureSession
-from psface.errors import InputError
+from psbase.atomic import write_atomically
+from psbase.errors import InputError
 
 LIGHTS_FILE = "lights.json"
 #: Files beside the captures that are not captures (ground truth of synthetic sessions).

@@ -12,7 +12,7 @@ from photostereo.io.photoface import LIGHTS_FILE as PHOTOFACE_LIGHTS
 from photostereo.io.photoface import read_photoface
 from photostereo.io.yaleb import CAPTURE, read_yaleb, yaleb_poses
 from photostereo.session import CaptureSession
-from psface.errors import InputError
+from psbase.errors import InputError
 
 LAYOUTS = ("canonical", "photoface", "yaleb")
 

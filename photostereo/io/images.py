@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from psface.errors import InputError
+from psbase.atomic import write_atomically
+from psbase.errors import InputError
 
 IMAGE_SUFFIXES = frozenset({".png", ".bmp", ".pgm", ".ppm", ".jpg", ".jpeg", ".tif", ".tiff"})
 
@@ -71,23 +69,3 @@ def write_npy(path: Path, array: np.ndarray) -> None:
             np.save(handle, np.asarray(array))
 
     write_atomically(path, save)
-
-
-def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write(tmp_path)``, flush it to disk, then rename it onto ``path``.
-
-    Readers never see half a file, and a crash right after the rename cannot leave the
-    new name pointing at data still in the page cache.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from photostereo.io.images import write_atomically
+from psbase.atomic import write_atomically
 
 
 def depth_mesh(depth: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

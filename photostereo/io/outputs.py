@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from photostereo.io.images import write_atomically, write_image, write_npy
+from photostereo.io.images import write_image, write_npy
 from photostereo.io.mesh import write_ply
 from photostereo.preview import albedo_to_rgb, depth_to_rgb, normal_to_rgb
 from photostereo.reconstruct import Reconstruction
+from psbase.atomic import write_atomically
 
 
 def write_reconstruction(out: Path, rec: Reconstruction, *, summary: dict) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 from photostereo.io.images import is_image_file, read_image
 from photostereo.lights import check_light_geometry, from_zenith_azimuth
 from photostereo.session import SATURATION_FRACTION, CaptureSession
-from psface.errors import InputError
+from psbase.errors import InputError
 
 LIGHTS_FILE = "LightSource.m"
 ATTRIBUTES_FILE = "metadataII.txt"

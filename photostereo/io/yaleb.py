@@ -19,7 +19,7 @@ import numpy as np
 from photostereo.io.images import read_image
 from photostereo.lights import from_azimuth_elevation
 from photostereo.session import SATURATION_FRACTION, CaptureSession
-from psface.errors import InputError
+from psbase.errors import InputError
 
 CAPTURE = re.compile(r"^(?P<subject>.+)_P(?P<pose>\d\d)A(?P<az>[+-]\d{3})E(?P<el>[+-]\d{2})\.pgm$")
 AMBIENT = re.compile(r"^(?P<subject>.+)_P(?P<pose>\d\d)_Ambient\.pgm$")

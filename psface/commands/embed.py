@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from photostereo.maps_file import MapsFile
-    from psface.errors import ConfigError
+    from psbase.errors import ConfigError
     from recognition.embed import load_embedder, write_embeddings
 
     if args.batch_size < 1:

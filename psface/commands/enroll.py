@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from psface.errors import InputError
+from psbase.errors import InputError
 
 HELP = "add people from a maps file to a gallery of templates"
 DESCRIPTION = """\

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from psface.errors import InputError
+from psbase.errors import InputError
 
 HELP = "measure models on held-out people: ROC, EER, TAR@FAR, rank-1, CMC, mAP"
 DESCRIPTION = """\

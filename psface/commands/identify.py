@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from psbase.errors import ConfigError
 from psface.commands.enroll import add_model_args, embed_rows
-from psface.errors import ConfigError
 
 HELP = "search a gallery: ranked candidates for each session (1:N)"
 DESCRIPTION = """\

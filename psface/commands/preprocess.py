@@ -13,7 +13,7 @@ from photostereo.batch import run_preprocess
 from photostereo.integrate import INTEGRATORS
 from photostereo.preprocess import PreprocessConfig
 from photostereo.solvers import SOLVERS
-from psface.errors import InputError
+from psbase.errors import InputError
 
 HELP = "sessions to one HDF5 maps dataset (detect, align, reconstruct)"
 DESCRIPTION = """\

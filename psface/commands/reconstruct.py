@@ -19,7 +19,7 @@ from photostereo.io.discover import (
 from photostereo.io.outputs import quality_summary, write_reconstruction
 from photostereo.reconstruct import reconstruct
 from photostereo.solvers import SOLVERS
-from psface.errors import InputError, PsfaceError
+from psbase.errors import InputError, PsfaceError
 
 HELP = "photometric stereo: sessions to normal, albedo and depth maps"
 DESCRIPTION = """\

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from psface.errors import ConfigError
+from psbase.errors import ConfigError
 
 HELP = "make synthetic people photographed under a multi-light rig, with ground truth"
 DESCRIPTION = """\

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from psface.errors import ConfigError
+from psbase.errors import ConfigError
 
 HELP = "train a face embedder (iResNet, MagFace/ArcFace/CosFace/triplet) on maps.h5"
 DESCRIPTION = """\

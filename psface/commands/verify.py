@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from psbase.errors import ConfigError, InputError
 from psface.commands.enroll import add_model_args
-from psface.errors import ConfigError, InputError
 
 HELP = "compare two sessions: score and same/different decision (1:1)"
 DESCRIPTION = """\

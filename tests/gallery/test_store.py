@@ -23,7 +23,7 @@ from gallery.store import (
     remove,
 )
 from gallery.templates import aggregate, l2_normalise
-from psface.errors import InputError
+from psbase.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 FP = "a" * 64

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from psface.errors import ConfigError, InputError
+from psbase.errors import ConfigError, InputError
 from recognition.checkpoint import (
     load_optimizer_state,
     load_tensors,

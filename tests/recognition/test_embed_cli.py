@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from photostereo.maps_file import MapsFile
+from psbase.errors import InputError
 from psface.cli import main
-from psface.errors import InputError
 from recognition.embed import load_embedder
 from tests.recognition.conftest import SIZE
 

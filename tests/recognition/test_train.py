@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from psface.errors import ConfigError, InputError
+from psbase.errors import ConfigError, InputError
 from recognition.checkpoint import load_tensors
 from recognition.train import lr_at, train_run
 from tests.recognition.conftest import tiny_config

@@ -32,3 +32,20 @@ class LightGeometryError(InputError):
 
 class ConfigError(PsfaceError):
     """An option or option combination that cannot work."""
+
+
+class ResourceError(PsfaceError):
+    """Not enough of something the machine has (memory, disk space) for the work asked."""
+
+
+def one_line(error: BaseException, *, limit: int = 300) -> str:
+    """A one-line account of any exception, for batch reports and the CLI.
+
+    The project's own errors are already written for the user; anything else is named
+    by its type, since its message alone ("SVD did not converge") may not say what
+    broke. Multi-line messages (HDF5 stacks) keep their first line.
+    """
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if not isinstance(error, PsfaceError):
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
