@@ -12,7 +12,7 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/psface demo
+	$(BIN)/psface demo --overwrite
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -10,6 +10,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from psbase.errors import InputError
+from psbase.outputs import FOLDER_MODE
+from psface.options import integer, non_negative_int, number
+
 HELP = "the whole pipeline on synthetic people: synth, preprocess, train, evaluate"
 DESCRIPTION = """\
 Run every stage on a small synthetic population, as `make demo` does:
@@ -21,11 +25,21 @@ Run every stage on a small synthetic population, as `make demo` does:
 
 OUT ends up holding sessions/, maps.h5, run/ (the model) and report/ (report.json,
 report.md, roc.png, cmc.png, scores.png). The demo is deterministic for its --seed and
-takes a few minutes on two CPU cores. An existing OUT is replaced.
+takes a few minutes on two CPU cores.
+
+An existing OUT is never deleted: a folder that holds files is refused, unless it is an
+earlier demo's (it holds the marker file .psface-demo) and --overwrite is given; then
+only the demo's own outputs in it are replaced.
 
 examples:
   psface demo
+  psface demo --overwrite             # run again into the earlier psface-demo/
   psface demo -o /tmp/demo --people 40 --seed 1"""
+
+#: Written first into the folder a demo creates; only such a folder is ever cleared.
+MARKER = ".psface-demo"
+#: What a demo writes into OUT, and all that --overwrite removes from an earlier demo.
+OUTPUTS = ("sessions", "maps.h5", "run", "report")
 
 #: The demo model: the settings of benchmarks/bench_recognition_auc.py, small enough to
 #: train in a few minutes on two CPU cores.
@@ -52,12 +66,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-o", "--out", type=Path, default=Path("psface-demo"), help="folder")
-    parser.add_argument("--people", type=int, default=80, help="synthetic people (80)")
-    parser.add_argument("--sessions", type=int, default=5, help="sessions per person (5)")
     parser.add_argument(
-        "--held-out", type=float, default=0.3, help="fraction of people kept for testing (0.3)"
+        "--people", type=integer(4), default=80, help="synthetic people, at least 4 (80)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    parser.add_argument(
+        "--sessions", type=integer(2), default=5, help="sessions per person, at least 2 (5)"
+    )
+    parser.add_argument(
+        "--held-out",
+        type=number(0.0, 1.0, low_open=True, high_open=True),
+        default=0.3,
+        help="fraction of people kept for testing (0.3)",
+    )
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (0)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the outputs of an earlier demo in OUT (never other files)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -69,10 +95,8 @@ def run(args: argparse.Namespace) -> int:
     from recognition.config import TrainConfig
     from recognition.train import train_run
 
-    out: Path = args.out
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    config = TrainConfig(**DEMO_TRAINING, seed=args.seed, val_fraction=args.held_out)
+    out = prepare_demo_folder(args.out, overwrite=args.overwrite)
     workers = os.cpu_count() or 1
     started = time.perf_counter()
 
@@ -94,7 +118,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"    {len(summary.done)} sessions in maps.h5, {len(summary.failed)} failed")
 
     print("3/4 train: iResNet-18 on normal+albedo")
-    config = TrainConfig(**DEMO_TRAINING, seed=args.seed, val_fraction=args.held_out)
     bar = tqdm(total=0, desc="train", unit="batch")
 
     def progress(kind: str, info: dict) -> None:
@@ -115,3 +138,31 @@ def run(args: argparse.Namespace) -> int:
     minutes = (time.perf_counter() - started) / 60
     print(f"done in {minutes:.1f} min; report and plots in {report}/")
     return 0
+
+
+def prepare_demo_folder(out: Path, *, overwrite: bool) -> Path:
+    """Make ``out`` ready for a demo without ever deleting what a demo did not write.
+
+    A new or empty folder gets the marker; an earlier demo's folder (marker present) is
+    cleared of the demo's own outputs under ``overwrite``; anything else is refused.
+    """
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "is a file; name a folder for the demo")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / MARKER).is_file():
+            raise InputError(
+                out, "holds files that no psface demo made; choose another folder with -o"
+            )
+        if not overwrite:
+            raise InputError(
+                out, "holds an earlier demo; pass --overwrite to replace it, or choose -o"
+            )
+        for name in OUTPUTS:
+            target = out / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+    out.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+    (out / MARKER).write_text("made by psface demo; --overwrite may clear this folder\n")
+    return out
