@@ -23,14 +23,24 @@ FILE_MODE = 0o600
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
-def write_atomically(path: str | Path, write: Callable[[Path], object]) -> None:
+def write_atomically(
+    path: str | Path, write: Callable[[Path], object], *, temporary: Path | None = None
+) -> None:
     """Call ``write(tmp_path)``, flush it to disk, then rename it onto ``path``.
 
     The folder must exist. A write that fails for lack of space, or on a read-only or
     forbidden folder, raises one-line :class:`ResourceError` or :class:`InputError`.
+    ``temporary`` fixes the temporary file's name (default: a new random one); a writer
+    that holds a lock on ``path`` uses it so that a killed run's copy is reused, not
+    piled up.
     """
     path = Path(path)
-    tmp = new_temporary(path)
+    if temporary is None:
+        tmp = new_temporary(path)
+    else:
+        tmp = temporary
+        with disk_errors(path):
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE))
     try:
         with disk_errors(path):
             write(tmp)

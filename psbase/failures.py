@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 _settings = {"debug": False}
-_log: list[Path] = []
+#: This process's log file in each log folder used so far.
+_logs: dict[Path, Path] = {}
 
 
 def set_debug(debug: bool) -> None:
@@ -36,12 +37,12 @@ def record_traceback(context: str, text: str) -> str:
         print(f"--- {context}\n{text.rstrip()}", file=sys.stderr, flush=True)
         return "stderr"
     try:
-        if not _log:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            _log.append(log_folder() / f"psface-{stamp}-{os.getpid()}.log")
-        fd = os.open(_log[0], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        folder = log_folder()
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        log = _logs.setdefault(folder, folder / f"psface-{stamp}-{os.getpid()}.log")
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as handle:
             handle.write(f"--- {context}\n{text.rstrip()}\n")
     except OSError:
         return "nowhere (the log folder is not writable; rerun with --debug)"
-    return str(_log[0])
+    return str(log)

@@ -1,15 +1,18 @@
 """psbase: the atomic writer, output guards, label encoding, lock and failure log that
 every stage relies on to never lose a user's data."""
 
+import errno
 import os
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from psbase.atomic import write_atomically
 from psbase.errors import InputError, ResourceError, one_line
+from psbase.hdf5 import WriteGuard
 from psbase.labels import safe_component
 from psbase.lock import LockedError, exclusive_lock
 from psbase.outputs import check_output_file, prepare_output_folder
@@ -173,3 +176,30 @@ def test_an_unexpected_error_is_one_line_with_the_traceback_logged(tmp_path, cap
     assert log.stat().st_mode & 0o777 == 0o600
     assert main(["--debug", "synth", str(tmp_path / "s")]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_the_hdf5_write_guard_reads_back_what_the_full_disk_refused():
+    """HDF5 reads back what it wrote (variable-length strings, its own metadata) while
+    it builds a file; after the disk fills, the guard must still return those bytes, or
+    the library crashes (it did, closing a gallery on a full disk)."""
+    rng = np.random.default_rng(0)
+    with small_tmpfs(64) as folder:
+        path = folder / "x.h5"
+        path.write_bytes(b"")
+        guard = WriteGuard(path)
+        expected = bytearray(300_000)
+        for offset in (0, 50_000, 120_000, 10_000, 250_000, 61_000):
+            data = rng.integers(0, 256, 40_000, dtype=np.uint8).tobytes()
+            guard.seek(offset)
+            assert guard.write(data) == len(data)
+            expected[offset : offset + len(data)] = data
+        assert guard.error is not None and guard.error.errno == errno.ENOSPC
+        guard.seek(0, os.SEEK_END)
+        assert guard.tell() == 290_000
+        guard.seek(0)
+        back = bytearray(290_000)
+        assert guard.readinto(back) == 290_000
+        assert back == expected[:290_000]
+        guard.close()
+        with pytest.raises(OSError):
+            guard.raise_error()
