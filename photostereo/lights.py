@@ -17,25 +17,21 @@ MAX_CONDITION = 1e3
 
 def normalize_directions(directions: np.ndarray, *, where: str = "lights") -> np.ndarray:
     """Scale each direction to unit length; reject zero, non-finite or non-3-vectors."""
-    d = np.asarray(directions, dtype=np.float64)
-    if d.ndim != 2 or d.shape[1] != 3:
-        raise LightGeometryError(where, f"light directions must be (K, 3), got {d.shape}")
-    norms = np.linalg.norm(d, axis=1)
-    if not np.isfinite(d).all() or (norms < 1e-12).any():
-        raise LightGeometryError(where, "a light direction is zero or not finite")
-    return (d / norms[:, None]).astype(np.float32)
+    return _unit(_checked(directions, where)).astype(np.float32)
 
 
 def check_light_geometry(directions: np.ndarray, *, where: str = "lights") -> float:
     """Return the light matrix's condition number; raise if it cannot determine normals.
 
-    Three or more lights are needed, and they must not lie in one plane through the
-    origin (the matrix would be rank 2, nearly so if the condition number is huge).
+    Three or more finite, non-zero lights are needed, and their directions must not
+    lie in one plane through the origin (the matrix would be rank 2, nearly so if the
+    condition number is huge). Only directions count: lengths are scaled out first, so
+    a direction written 1000 times longer than the others is not mistaken for geometry.
     """
-    d = np.asarray(directions, dtype=np.float64)
+    d = _checked(directions, where)
     if len(d) < 3:
         raise LightGeometryError(where, f"{len(d)} lights; photometric stereo needs at least 3")
-    singular = np.linalg.svd(d, compute_uv=False)
+    singular = np.linalg.svd(_unit(d), compute_uv=False)
     condition = float(singular[0] / max(singular[-1], 1e-300))
     if condition > MAX_CONDITION:
         raise LightGeometryError(
@@ -45,6 +41,33 @@ def check_light_geometry(directions: np.ndarray, *, where: str = "lights") -> fl
             "use lights that are not all in one plane",
         )
     return condition
+
+
+def _checked(directions: np.ndarray, where: str) -> np.ndarray:
+    """Directions as (K, 3) float64, refusing NaN, infinite and zero vectors by index.
+
+    Non-finite values would otherwise reach the SVD, which fails with "SVD did not
+    converge" and no word on which light is wrong.
+    """
+    d = np.asarray(directions, dtype=np.float64)
+    if d.ndim != 2 or d.shape[1] != 3:
+        raise LightGeometryError(where, f"light directions must be (K, 3), got {d.shape}")
+    finite = np.isfinite(d).all(axis=1)
+    if not finite.all():
+        k = int(np.argmin(finite))
+        raise LightGeometryError(where, f"light {k}: direction {d[k].tolist()} is not finite")
+    zero = ~d.any(axis=1)
+    if zero.any():
+        raise LightGeometryError(where, f"light {int(np.argmax(zero))}: direction is zero")
+    return d
+
+
+def _unit(d: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; dividing by the largest component first cannot overflow."""
+    if not len(d):
+        return d
+    d = d / np.abs(d).max(axis=1, keepdims=True)
+    return d / np.linalg.norm(d, axis=1, keepdims=True)
 
 
 def from_azimuth_elevation(

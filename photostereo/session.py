@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,34 @@ from psbase.errors import InputError
 
 #: Captures at or above this fraction of full scale are treated as saturated.
 SATURATION_FRACTION = 0.98
+#: Control characters, line separators, and the lone surrogates that stand for
+#: undecodable bytes in file names.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` with control characters and undecodable bytes replaced by U+FFFD.
+
+    Labels and attributes come from data files and folder names; cleaned, they print
+    on one line and encode as UTF-8 in every file psface writes (HDF5 refuses lone
+    surrogates, a terminal obeys escape codes).
+    """
+    return _UNPRINTABLE.sub("\ufffd", text)
+
+
+def is_clean(text: str) -> bool:
+    """True if :func:`clean_text` would leave ``text`` as it is."""
+    return _UNPRINTABLE.search(text) is None
+
+
+def folder_labels(folder: Path) -> tuple[str, str]:
+    """(subject, session) named by a ``SUBJECT/SESSION`` folder, as the user wrote it.
+
+    The path is made absolute without resolving symbolic links, so a session reached
+    through a linked folder is labelled by the link's name, not the target's.
+    """
+    absolute = Path(os.path.abspath(folder))
+    return clean_text(absolute.parent.name), clean_text(absolute.name)
 
 
 @dataclass(frozen=True, eq=False)

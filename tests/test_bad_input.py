@@ -74,6 +74,18 @@ def escaping_path(folder):
     edit_lights(folder, lambda s: s["lights"][0].update(image="../../../etc/passwd"))
 
 
+def nan_direction(folder):
+    edit_lights(folder, lambda s: s["lights"][1]["direction"].__setitem__(0, float("nan")))
+
+
+def truncated_jpeg(folder):
+    cv2.imwrite(str(folder / "l3.jpg"), cv2.imread(str(folder / "l3.png")))
+    data = (folder / "l3.jpg").read_bytes()
+    (folder / "l3.jpg").write_bytes(data[: len(data) // 2])
+    (folder / "l3.png").unlink()
+    edit_lights(folder, lambda s: s["lights"][3].update(image="l3.jpg"))
+
+
 CASES = [
     (two_lights, "lights.json", "needs at least 3"),
     (coplanar, "lights.json", "coplanar"),
@@ -86,17 +98,18 @@ CASES = [
     (all_black, "l2.png", "all black"),
     (broken_json, "lights.json", "not valid JSON"),
     (escaping_path, "lights.json", "outside the session folder"),
+    (nan_direction, "lights.json", "direction must be three finite numbers"),
+    (truncated_jpeg, "l3.jpg", "(the decoder gave up): the file is truncated"),
 ]
 
 
 @pytest.mark.parametrize(("damage", "named", "problem"), CASES, ids=[c[0].__name__ for c in CASES])
-def test_bad_session_gets_one_line_naming_file_and_problem(
-    tmp_path, capsys, damage, named, problem
-):
+def test_bad_session_gets_one_line_naming_file_and_problem(tmp_path, capfd, damage, named, problem):
     folder = write_canonical_sphere(tmp_path / "s01" / "v1")
     damage(folder)
+    capfd.readouterr()
     code = main(["reconstruct", str(folder), "-o", str(tmp_path / "out")])
-    err = capsys.readouterr().err.strip()
+    err = capfd.readouterr().err.strip()  # file descriptor 2: decoders' own output too
     assert code != 0
     assert len(err.splitlines()) == 1, err
     assert named in err and problem in err, err
@@ -147,4 +160,5 @@ def test_batch_finishes_good_sessions_and_lists_the_broken_one(tmp_path, capsys)
     captured = capsys.readouterr()
     assert "reconstructed 2 of 3 sessions" in captured.out
     assert "l2.png is all black" in captured.err and str(root / "b" / "v1") in captured.err
-    assert main(["reconstruct", str(root), "-o", str(out), "--strict"]) == 1
+    assert main(["reconstruct", str(root), "-o", str(out), "--strict", "--overwrite"]) == 1
+    assert "reconstructed 2 of 3 sessions" in capsys.readouterr().out

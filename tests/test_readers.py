@@ -77,6 +77,14 @@ def test_photoface_reader_takes_angles_attributes_and_landmarks(tmp_path):
     assert solved_error(session) < 1.0
 
 
+def test_photoface_captures_pair_with_lights_in_natural_name_order(tmp_path):
+    folder = write_photoface_sphere(tmp_path / "1001" / "s1")
+    (folder / "im4.bmp").rename(folder / "im10.bmp")
+    session = read_photoface(folder)
+    assert session.image_names == ("im1.bmp", "im2.bmp", "im3.bmp", "im10.bmp")
+    assert solved_error(session) < 1.0  # im10 still pairs with the fourth light
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -85,6 +93,7 @@ def test_photoface_reader_takes_angles_attributes_and_landmarks(tmp_path):
         "LightSource = [20 45; 20 135; 20 225; 20 315];  % zenith, azimuth\n",
         "zenith = [0.349066 0.349066 0.349066 0.349066];\n"
         "azimuth = [0.785398 2.356194 3.926991 5.497787];  % radians\n",
+        "units = 'degrees';\nzenith = [20, 20, ...\n 20, 20]';\nazimuth = [45; 135; 225; 315];\n",
     ],
 )
 def test_photoface_light_file_forms_agree(tmp_path, text):

@@ -3,21 +3,44 @@
 from __future__ import annotations
 
 import json
+import math
+import reprlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from photostereo.io.images import is_image_file, read_image, write_image, write_npy
-from photostereo.lights import check_light_geometry
-from photostereo.session import SATURATION_FRACTION, CaptureSession
+from photostereo.io.budget import check_memory
+from photostereo.io.images import is_image_file, read_captures, write_image, write_npy
+from photostereo.lights import check_light_geometry, normalize_directions
+from photostereo.session import (
+    SATURATION_FRACTION,
+    CaptureSession,
+    clean_text,
+    folder_labels,
+    is_clean,
+)
 from psbase.atomic import write_atomically
 from psbase.errors import InputError
 
 LIGHTS_FILE = "lights.json"
 #: Files beside the captures that are not captures (ground truth of synthetic sessions).
 GROUND_TRUTH_PREFIX = "gt_"
+#: Largest magnitude a direction component or an intensity may have, and the smallest
+#: an intensity may have: beyond these a value is a typing or export error, not a rig.
+MAX_VALUE = 1e6
+MIN_INTENSITY = 1e-6
+
+
+@dataclass(frozen=True)
+class Light:
+    """One entry of ``lights.json``: the capture's file name, direction and intensity."""
+
+    image: str
+    direction: tuple[float, float, float]
+    intensity: float
 
 
 def resolve_inside(root: Path, name: str) -> Path:
@@ -29,61 +52,56 @@ def resolve_inside(root: Path, name: str) -> Path:
     return path
 
 
-def read_canonical(folder: str | Path) -> CaptureSession:
-    """Read a session folder holding ``lights.json`` and the captures it names."""
+def read_canonical(folder: str | Path, *, max_bytes: int | None = None) -> CaptureSession:
+    """Read a session folder holding ``lights.json`` and the captures it names.
+
+    Everything is checked before a pixel is decoded: the lights, that every capture
+    exists and every image has a light, and that the session fits in ``max_bytes``
+    (see :func:`photostereo.io.budget.check_memory`).
+    """
     folder = Path(folder)
     spec_path = folder / LIGHTS_FILE
     spec = _read_spec(spec_path)
-    entries = spec["lights"]
-    parsed = [_parse_light(spec_path, index, entry) for index, entry in enumerate(entries)]
-    check_light_geometry(np.array([d for _, d, _ in parsed]).reshape(-1, 3), where=str(spec_path))
-    images, directions, intensities, names = [], [], [], []
-    full_scale = 1.0
-    for index, (name, direction, intensity) in enumerate(parsed):
-        if name in names:
-            raise InputError(spec_path, f"image {name} is listed for two lights")
-        path = resolve_inside(folder, name)
-        if not path.is_file():
-            raise InputError(path, f"light {index} names this image, but the file is missing")
-        image, full_scale = read_image(path)
-        if images and image.shape != images[0].shape:
-            raise InputError(
-                path,
-                f"size {image.shape[1]}x{image.shape[0]} differs from "
-                f"{names[0]} ({images[0].shape[1]}x{images[0].shape[0]})",
-            )
-        images.append(image)
-        directions.append(direction)
-        intensities.append(intensity)
-        names.append(name)
-    listed = {resolve_inside(folder, n) for n in names}
-    for path in sorted(folder.iterdir()):
-        if is_image_file(path) and not path.name.startswith(GROUND_TRUTH_PREFIX):
-            if path.resolve() not in listed:
-                raise InputError(
-                    path,
-                    f"image has no light in {LIGHTS_FILE}: add an entry for it or move it away",
-                )
+    subject, session = _labels(spec_path, spec)
+    lights = [_parse_light(spec_path, index, entry) for index, entry in enumerate(spec["lights"])]
+    directions = np.array([light.direction for light in lights]).reshape(-1, 3)
+    check_light_geometry(directions, where=str(spec_path))
+    paths = _capture_paths(folder, spec_path, lights)
+    _check_unlisted(folder, set(paths))
+    check_memory(paths, where=folder, max_bytes=max_bytes)
+    images, full_scale = read_captures(paths)
     return CaptureSession(
-        images=np.stack(images),
-        directions=np.asarray(directions, dtype=np.float32),
-        intensities=np.asarray(intensities, dtype=np.float32),
-        subject=str(spec.get("subject") or folder.resolve().parent.name),
-        session=str(spec.get("session") or folder.resolve().name),
+        images=images,
+        directions=normalize_directions(directions, where=str(spec_path)),
+        intensities=np.array([light.intensity for light in lights], np.float32),
+        subject=subject,
+        session=session,
         attributes=dict(spec.get("attributes") or {}),
         source=folder,
-        image_names=tuple(names),
+        image_names=tuple(light.image for light in lights),
         saturation=SATURATION_FRACTION * full_scale,
     )
+
+
+def canonical_labels(folder: str | Path) -> tuple[str, str]:
+    """(subject, session) of a canonical session, reading ``lights.json`` only."""
+    spec_path = Path(folder) / LIGHTS_FILE
+    return _labels(spec_path, _read_spec(spec_path))
 
 
 def _read_spec(spec_path: Path) -> dict[str, Any]:
     if not spec_path.is_file():
         raise InputError(spec_path, "missing: a canonical session folder needs lights.json")
     try:
-        spec = json.loads(spec_path.read_text(encoding="utf-8"))
+        spec = json.loads(spec_path.read_bytes().decode("utf-8"))
+    except OSError as error:
+        raise InputError(spec_path, f"cannot be read ({error.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(spec_path, f"not valid JSON ({error})") from None
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise InputError(spec_path, "not usable JSON (a number has thousands of digits)") from None
+    except RecursionError:
+        raise InputError(spec_path, "not usable JSON (nested too deeply)") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("lights"), list):
         raise InputError(spec_path, 'must be an object with a "lights" list')
     if not isinstance(spec.get("attributes", {}) or {}, dict):
@@ -91,23 +109,91 @@ def _read_spec(spec_path: Path) -> dict[str, Any]:
     return spec
 
 
-def _parse_light(spec_path: Path, index: int, entry: Any) -> tuple[str, list[float], float]:
+def _labels(spec_path: Path, spec: dict[str, Any]) -> tuple[str, str]:
+    """The subject and session labels, from ``lights.json`` or else the folder names."""
+    labels = []
+    for key, fallback in zip(("subject", "session"), folder_labels(spec_path.parent), strict=True):
+        value = spec.get(key)
+        if value is None or value == "":
+            labels.append(fallback)
+        elif isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+            labels.append(clean_text(str(value)))
+        else:
+            raise InputError(spec_path, f'"{key}" must be a string, not {type(value).__name__}')
+    return labels[0], labels[1]
+
+
+def _parse_light(spec_path: Path, index: int, entry: Any) -> Light:
     if not isinstance(entry, dict):
         raise InputError(spec_path, f"light {index} must be an object")
     name = entry.get("image")
     if not isinstance(name, str) or not name:
         raise InputError(spec_path, f"light {index} has no image: every light needs its capture")
+    if not is_clean(name):
+        raise InputError(
+            spec_path, f"light {index}: image name {reprlib.repr(name)} holds control characters"
+        )
     direction = entry.get("direction")
-    if (
-        not isinstance(direction, list)
-        or len(direction) != 3
-        or not all(isinstance(v, int | float) for v in direction)
-    ):
-        raise InputError(spec_path, f"light {index} ({name}): direction must be three numbers")
-    intensity = entry.get("intensity", 1.0)
-    if not isinstance(intensity, int | float) or not intensity > 0:
-        raise InputError(spec_path, f"light {index} ({name}): intensity must be a positive number")
-    return name, [float(v) for v in direction], float(intensity)
+    values = [_number(v) for v in direction] if isinstance(direction, list) else []
+    if len(values) != 3 or not all(abs(v) <= MAX_VALUE for v in values) or not any(values):
+        raise InputError(
+            spec_path,
+            f"light {index} ({name}): direction must be three finite numbers, not all zero, "
+            f"of magnitude at most {MAX_VALUE:g}; got {reprlib.repr(direction)}",
+        )
+    intensity = _number(entry.get("intensity", 1.0))
+    if not MIN_INTENSITY <= intensity <= MAX_VALUE:
+        raise InputError(
+            spec_path,
+            f"light {index} ({name}): intensity must be a number from {MIN_INTENSITY:g} to "
+            f"{MAX_VALUE:g}; got {reprlib.repr(entry.get('intensity'))}",
+        )
+    return Light(name, (values[0], values[1], values[2]), intensity)
+
+
+def _number(value: Any) -> float:
+    """A JSON number as a float; NaN for anything else (which every range check fails).
+
+    JSON has no limit on integers, so a huge one becomes an infinite float.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
+def _capture_paths(folder: Path, spec_path: Path, lights: list[Light]) -> list[Path]:
+    """Each light's capture file, inside ``folder``, existing and named once."""
+    paths: list[Path] = []
+    for index, light in enumerate(lights):
+        try:
+            path = resolve_inside(folder, light.image)
+            present = path.is_file()
+        except (OSError, ValueError, RuntimeError):  # too long, not encodable, a link loop
+            raise InputError(
+                spec_path,
+                f"light {index}: image {reprlib.repr(light.image)} is not a usable file name "
+                "(too long, or a symbolic link that loops)",
+            ) from None
+        if path in paths:
+            raise InputError(spec_path, f"image {light.image} is listed for two lights")
+        if not present:
+            raise InputError(path, f"light {index} names this image, but the file is missing")
+        paths.append(path)
+    return paths
+
+
+def _check_unlisted(folder: Path, listed: set[Path]) -> None:
+    """Refuse a capture without a light: a forgotten one would silently change the rig."""
+    for path in sorted(folder.iterdir()):
+        if is_image_file(path) and not path.name.startswith(GROUND_TRUTH_PREFIX):
+            if path.resolve() not in listed:
+                raise InputError(
+                    path,
+                    f"image has no light in {LIGHTS_FILE}: add an entry for it or move it away",
+                )
 
 
 def write_canonical(

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from photostereo.io.canonical import LIGHTS_FILE, read_canonical
+from photostereo.io.canonical import LIGHTS_FILE, canonical_labels, read_canonical
 from photostereo.io.photoface import LIGHTS_FILE as PHOTOFACE_LIGHTS
 from photostereo.io.photoface import read_photoface
-from photostereo.io.yaleb import CAPTURE, read_yaleb, yaleb_poses
-from photostereo.session import CaptureSession
+from photostereo.io.yaleb import CAPTURE, read_yaleb, yaleb_labels, yaleb_poses
+from photostereo.session import CaptureSession, folder_labels
 from psbase.errors import InputError
 
 LAYOUTS = ("canonical", "photoface", "yaleb")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, order=True)
@@ -35,11 +38,15 @@ class SessionRef:
 
 def detect_layout(folder: Path) -> str | None:
     """The layout of a session folder, or None if it holds no session."""
-    if (folder / LIGHTS_FILE).is_file():
-        return "canonical"
-    if (folder / PHOTOFACE_LIGHTS).is_file():
-        return "photoface"
-    if any(CAPTURE.match(name) for name in os.listdir(folder)):
+    try:
+        if (folder / LIGHTS_FILE).is_file():
+            return "canonical"
+        if (folder / PHOTOFACE_LIGHTS).is_file():
+            return "photoface"
+        names = os.listdir(folder)
+    except OSError as error:
+        raise InputError(folder, f"cannot be read ({error.strerror})") from None
+    if any(CAPTURE.match(name) for name in names):
         return "yaleb"
     return None
 
@@ -63,29 +70,55 @@ def parse_ref(text: str | Path) -> SessionRef:
     return SessionRef(path, layout, part)
 
 
-def load_session(ref: SessionRef | str | Path) -> CaptureSession:
-    """Read the session ``ref`` names, with the reader for its layout."""
+def load_session(ref: SessionRef | str | Path, *, max_bytes: int | None = None) -> CaptureSession:
+    """Read the session ``ref`` names, with the reader for its layout.
+
+    A session whose captures would need more than ``max_bytes`` of memory to
+    reconstruct is refused from their headers, before any is decoded (None: half of
+    the machine's memory; see :mod:`photostereo.io.budget`).
+    """
     if not isinstance(ref, SessionRef):
         ref = parse_ref(ref)
     if ref.layout == "canonical":
-        return read_canonical(ref.path)
+        return read_canonical(ref.path, max_bytes=max_bytes)
     if ref.layout == "photoface":
-        return read_photoface(ref.path)
-    return read_yaleb(ref.path, pose=ref.part)
+        return read_photoface(ref.path, max_bytes=max_bytes)
+    return read_yaleb(ref.path, pose=ref.part, max_bytes=max_bytes)
+
+
+def session_labels(ref: SessionRef) -> tuple[str, str]:
+    """(subject, session) that :func:`load_session` would give, without reading images."""
+    if ref.layout == "canonical":
+        return canonical_labels(ref.path)
+    if ref.layout == "photoface":
+        return folder_labels(ref.path)
+    return yaleb_labels(ref.path, ref.part)
 
 
 def find_sessions(root: str | Path) -> list[SessionRef]:
     """Every session under ``root`` (``ROOT/SUBJECT/SESSION``, Yale B subject folders, or
-    ``root`` itself), sorted by path so that batches run in a stable order."""
+    ``root`` itself), sorted by path so that batches run in a stable order.
+
+    Symbolically linked folders are followed (data is often gathered by linking); a
+    folder already seen under another path (a link to an ancestor, or two links to one
+    folder) is skipped, so loops end and no session is listed twice. Real folders are
+    walked before links, so a session is listed under its own path where it can be.
+    """
     root = Path(root)
     if not root.is_dir():
         raise InputError(root, "not a folder")
     refs: list[SessionRef] = []
-    for folder, subfolders, _ in os.walk(root):
+    seen: set[str] = set()
+    for folder, subfolders, _ in os.walk(root, followlinks=True, onerror=_unreadable):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders.clear()
+            continue
+        seen.add(real)
         here = Path(folder)
         layout = detect_layout(here)
         if layout is None:
-            subfolders.sort()
+            subfolders.sort(key=lambda name: (os.path.islink(here / name), name))
             continue
         subfolders.clear()
         if layout == "yaleb":
@@ -94,3 +127,10 @@ def find_sessions(root: str | Path) -> list[SessionRef]:
         else:
             refs.append(SessionRef(here, layout))
     return sorted(refs)
+
+
+def _unreadable(error: OSError) -> None:
+    """Say which folder a walk could not list, rather than skip its sessions in silence."""
+    log.warning(
+        "%s: cannot be read (%s); sessions below it are skipped", error.filename, error.strerror
+    )

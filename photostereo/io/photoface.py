@@ -12,6 +12,8 @@
 * ``metadataII.txt`` holds the attributes (gender, spectacles, facial hair, pose,
   quality, occlusion, emotion) as ``key: value``, ``key = value`` or ``key value``
   lines; keys are mapped to the names the project uses (emotion becomes expression).
+  Odd bytes there (not UTF-8, control characters) become U+FFFD rather than refusing
+  the session: attributes describe it, they are not needed to reconstruct it.
 * ``metadata.txt`` holds 11 landmarks (x, y in pixels); kept when it parses.
 """
 
@@ -19,13 +21,15 @@ from __future__ import annotations
 
 import logging
 import re
+import reprlib
 from pathlib import Path
 
 import numpy as np
 
-from photostereo.io.images import is_image_file, read_image
+from photostereo.io.budget import check_memory
+from photostereo.io.images import is_image_file, read_captures
 from photostereo.lights import check_light_geometry, from_zenith_azimuth
-from photostereo.session import SATURATION_FRACTION, CaptureSession
+from photostereo.session import SATURATION_FRACTION, CaptureSession, clean_text, folder_labels
 from psbase.errors import InputError
 
 LIGHTS_FILE = "LightSource.m"
@@ -34,9 +38,15 @@ LANDMARKS_FILE = "metadata.txt"
 N_LANDMARKS = 11
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+#: ``name = value`` or ``name(index) = value``; the value is a bracketed vector or
+#: matrix, or whatever stands before the next ``;``, so a NaN is seen, not skipped.
 _ASSIGNMENT = re.compile(
-    rf"(?P<name>[A-Za-z_][\w.]*)\s*(?:\((?P<index>\d+)\))?\s*=\s*(?P<value>\[[^\]]*\]|{_NUMBER})"
+    r"(?P<name>[A-Za-z_][\w.]*)\s*(?:\((?P<index>\d+)\))?\s*=\s*(?P<value>\[[^\]]*\]|[^;\n\[\]]+)"
 )
+#: Light numbers have at most this many digits (``int`` refuses 4300 or more).
+MAX_INDEX_DIGITS = 6
+#: Landmarks beyond this many pixels from the origin are an export error.
+MAX_COORDINATE = 1e5
 _ATTRIBUTE_KEYS = {
     "gender": "gender",
     "sex": "gender",
@@ -54,8 +64,8 @@ _ATTRIBUTE_KEYS = {
 log = logging.getLogger(__name__)
 
 
-def read_photoface(folder: str | Path) -> CaptureSession:
-    """Read one Photoface session folder."""
+def read_photoface(folder: str | Path, *, max_bytes: int | None = None) -> CaptureSession:
+    """Read one Photoface session folder; ``max_bytes`` as in :func:`check_memory`."""
     folder = Path(folder)
     lights_path = folder / LIGHTS_FILE
     zenith, azimuth = parse_light_source(lights_path)
@@ -72,18 +82,15 @@ def read_photoface(folder: str | Path) -> CaptureSession:
             f"{len(captures)} .bmp captures but {len(zenith)} lights in {LIGHTS_FILE}: "
             "every light needs exactly one capture",
         )
-    images = []
-    for path in captures:
-        image, _ = read_image(path)
-        if images and image.shape != images[0].shape:
-            raise InputError(path, f"size {image.shape[::-1]} differs from {captures[0].name}")
-        images.append(image)
+    check_memory(captures, where=folder, max_bytes=max_bytes)
+    images, _ = read_captures(captures)
+    subject, session = folder_labels(folder)
     return CaptureSession(
-        images=np.stack(images),
+        images=images,
         directions=directions,
         intensities=np.ones(len(images), np.float32),
-        subject=folder.resolve().parent.name,
-        session=folder.resolve().name,
+        subject=subject,
+        session=session,
         attributes=parse_attributes(folder / ATTRIBUTES_FILE),
         source=folder,
         image_names=tuple(p.name for p in captures),
@@ -93,33 +100,80 @@ def read_photoface(folder: str | Path) -> CaptureSession:
 
 
 def parse_light_source(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(zenith, azimuth) arrays from a ``LightSource.m`` file."""
+    """(zenith, azimuth) arrays from a ``LightSource.m`` file.
+
+    Every value of a zenith or azimuth assignment must be a finite angle within one
+    turn: a NaN or an overflowing ``1e400`` is refused, never skipped, since skipping
+    would pair the remaining angles with the wrong captures.
+    """
     if not path.is_file():
         raise InputError(path, "missing: a Photoface session needs its light angles")
-    text = re.sub(r"%[^\n]*", "", path.read_text(encoding="utf-8", errors="replace"))
+    text = re.sub(r"%[^\n]*", "", _read_text(path))
     found: dict[str, dict[int, float]] = {"zenith": {}, "azimuth": {}}
     matrices = []
     for match in _ASSIGNMENT.finditer(text):
-        name = match["name"].lower()
-        values = [float(v) for v in re.findall(_NUMBER, match["value"])]
+        name, value = match["name"].lower(), match["value"].strip()
         kind = "zenith" if "zenith" in name else "azimuth" if "azimuth" in name else None
         if kind is None:
-            rows = [r for r in re.split(r"[;\n]", match["value"].strip("[]")) if r.strip()]
-            if len(rows) >= 3 and all(len(re.findall(_NUMBER, r)) == 2 for r in rows):
-                matrices.append(np.array([re.findall(_NUMBER, r) for r in rows], float))
+            rows = [_tokens(r) for r in re.split(r"[;\n]", value.strip("[]")) if r.strip()]
+            if len(rows) >= 3 and all(len(r) == 2 and all(map(_is_number, r)) for r in rows):
+                matrices.append(np.array(rows, float))
             continue
-        start = int(match["index"]) - 1 if match["index"] else 0
-        for offset, value in enumerate(values):
-            found[kind][start + offset] = value
+        if value.startswith(("'", '"')):  # a string such as units = 'degrees'
+            continue
+        start = _light_number(path, kind, match["index"])
+        for offset, token in enumerate(_tokens(value.strip("[]").replace(";", " "))):
+            if not _is_number(token):
+                raise InputError(path, f"{kind} value {reprlib.repr(token)} is not a number")
+            found[kind][start + offset] = float(token)
     if found["zenith"] and found["azimuth"]:
         zenith = _ordered(path, found["zenith"], "zenith")
         azimuth = _ordered(path, found["azimuth"], "azimuth")
         if len(zenith) != len(azimuth):
             raise InputError(path, f"{len(zenith)} zenith angles but {len(azimuth)} azimuths")
-        return zenith, azimuth
-    if len(matrices) == 1:
-        return matrices[0][:, 0], matrices[0][:, 1]
-    raise InputError(path, "no zenith and azimuth angles found (expected e.g. zenith = [...];)")
+    elif len(matrices) == 1:
+        zenith, azimuth = matrices[0][:, 0], matrices[0][:, 1]
+    else:
+        raise InputError(path, "no zenith and azimuth angles found (expected e.g. zenith = [...];)")
+    _check_angles(path, "zenith", zenith)
+    _check_angles(path, "azimuth", azimuth)
+    return zenith, azimuth
+
+
+def _read_text(path: Path) -> str:
+    """A metadata file's text; bytes that are not UTF-8 become U+FFFD."""
+    try:
+        return path.read_bytes().decode("utf-8-sig", "replace")
+    except OSError as error:
+        raise InputError(path, f"cannot be read ({error.strerror})") from None
+
+
+def _tokens(text: str) -> list[str]:
+    """The whitespace- or comma-separated items of a MATLAB vector (``...`` continues)."""
+    return [t for t in re.split(r"[\s,]+", text.replace("...", " ")) if t]
+
+
+def _is_number(token: str) -> bool:
+    return re.fullmatch(_NUMBER, token) is not None
+
+
+def _light_number(path: Path, kind: str, index: str | None) -> int:
+    """The 0-based light of ``zenith(INDEX) = ...``; 0 for a whole-vector assignment."""
+    if index is None:
+        return 0
+    if len(index) > MAX_INDEX_DIGITS:
+        raise InputError(path, f"{kind}({index[:12]}...) is not a light number")
+    return int(index) - 1
+
+
+def _check_angles(path: Path, kind: str, angles: np.ndarray) -> None:
+    """Refuse angles that are not finite or beyond a full turn (in degrees)."""
+    bad = ~(np.abs(angles) <= 360.0)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise InputError(
+            path, f"{kind} angle {k + 1} is {angles[k]:g}: not a finite angle within -360..360"
+        )
 
 
 def _ordered(path: Path, values: dict[int, float], kind: str) -> np.ndarray:
@@ -134,18 +188,23 @@ def _radians(zenith: np.ndarray, azimuth: np.ndarray) -> bool:
 
 
 def parse_attributes(path: Path) -> dict[str, str | int]:
-    """Photoface attributes from ``metadataII.txt``; empty when the file is absent."""
+    """Photoface attributes from ``metadataII.txt``; empty when the file is absent.
+
+    The file is free text: bytes that are not UTF-8 and control characters become
+    U+FFFD (see :func:`clean_text`), so odd bytes never refuse a session and every
+    attribute is clean text; whole numbers of up to nine digits become ints.
+    """
     if not path.is_file():
         return {}
     attributes: dict[str, str | int] = {}
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in _read_text(path).splitlines():
         parts = re.split(r"\s*[:=,\t]\s*|\s+", line.strip(), maxsplit=1)
         if len(parts) != 2 or not parts[0]:
             continue
-        key = parts[0].lower().replace(" ", "_").replace("-", "_")
-        value = parts[1].strip()
+        key = clean_text(parts[0].lower().replace(" ", "_").replace("-", "_"))
+        value = clean_text(parts[1].strip())
         key = _ATTRIBUTE_KEYS.get(key, key)
-        attributes[key] = int(value) if value.isdigit() else value
+        attributes[key] = int(value) if re.fullmatch(r"[0-9]{1,9}", value) else value
     return attributes
 
 
@@ -153,17 +212,19 @@ def parse_landmarks(path: Path) -> np.ndarray | None:
     """The 11 landmarks of ``metadata.txt`` as (11, 2) float32, or None if absent or odd."""
     if not path.is_file():
         return None
-    numbers = re.findall(_NUMBER, path.read_text(encoding="utf-8", errors="replace"))
-    if len(numbers) != 2 * N_LANDMARKS:
+    numbers = np.array(re.findall(_NUMBER, _read_text(path)), dtype=np.float64)
+    if len(numbers) != 2 * N_LANDMARKS or not (np.abs(numbers) <= MAX_COORDINATE).all():
         log.warning(
-            "%s: expected %d landmark coordinates, found %d; ignored",
+            "%s: expected %d landmark coordinates within +-%g pixels, found %d numbers; ignored",
             path,
             2 * N_LANDMARKS,
+            MAX_COORDINATE,
             len(numbers),
         )
         return None
-    return np.array(numbers, dtype=np.float32).reshape(N_LANDMARKS, 2)
+    return numbers.astype(np.float32).reshape(N_LANDMARKS, 2)
 
 
 def _natural_key(name: str) -> list[int | str]:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+    """``im10`` after ``im9``: the split puts the runs of digits at the odd positions."""
+    return [int(t) if i % 2 else t.lower() for i, t in enumerate(re.split(r"(\d+)", name))]

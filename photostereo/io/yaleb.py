@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from photostereo.io.images import read_image
+from photostereo.io.budget import check_memory
+from photostereo.io.images import read_captures, read_image
 from photostereo.lights import from_azimuth_elevation
-from photostereo.session import SATURATION_FRACTION, CaptureSession
+from photostereo.session import SATURATION_FRACTION, CaptureSession, folder_labels
 from psbase.errors import InputError
 
 CAPTURE = re.compile(r"^(?P<subject>.+)_P(?P<pose>\d\d)A(?P<az>[+-]\d{3})E(?P<el>[+-]\d{2})\.pgm$")
@@ -31,12 +32,48 @@ def yaleb_poses(folder: Path) -> list[str]:
     return sorted(poses)
 
 
-def read_yaleb(folder: str | Path, *, pose: str | None = None) -> CaptureSession:
+def read_yaleb(
+    folder: str | Path, *, pose: str | None = None, max_bytes: int | None = None
+) -> CaptureSession:
     """Read one pose of a Yale B subject folder as a session.
 
-    ``pose`` (``"P00"``) may be omitted when the folder holds a single pose.
+    ``pose`` (``"P00"``) may be omitted when the folder holds a single pose;
+    ``max_bytes`` as in :func:`photostereo.io.budget.check_memory`.
     """
     folder = Path(folder)
+    subject, pose = yaleb_labels(folder, pose)
+    captures = sorted(
+        (p for p in folder.iterdir() if (m := CAPTURE.match(p.name)) and m["pose"] == pose[1:]),
+        key=lambda p: p.name,
+    )
+    check_memory(captures, where=folder, max_bytes=max_bytes)
+    stack, _ = read_captures(captures)
+    ambient_path = next(
+        (p for p in folder.iterdir() if (m := AMBIENT.match(p.name)) and m["pose"] == pose[1:]),
+        None,
+    )
+    if ambient_path is not None:
+        ambient, _ = read_image(ambient_path)
+        if ambient.shape == stack.shape[1:]:
+            stack -= ambient[None]
+            np.clip(stack, 0.0, None, out=stack)
+    angles = [CAPTURE.match(p.name) for p in captures]
+    az = np.array([int(m["az"]) for m in angles], np.float64)
+    el = np.array([int(m["el"]) for m in angles], np.float64)
+    return CaptureSession(
+        images=stack,
+        directions=from_azimuth_elevation(az, el),
+        intensities=np.ones(len(stack), np.float32),
+        subject=subject,
+        session=pose,
+        source=folder,
+        image_names=tuple(p.name for p in captures),
+        saturation=SATURATION_FRACTION,
+    )
+
+
+def yaleb_labels(folder: Path, pose: str | None = None) -> tuple[str, str]:
+    """(subject, pose) of one pose of a subject folder, checking that the pose is there."""
     if not folder.is_dir():
         raise InputError(folder, "not a folder")
     poses = yaleb_poses(folder)
@@ -48,35 +85,4 @@ def read_yaleb(folder: str | Path, *, pose: str | None = None) -> CaptureSession
         pose = poses[0]
     if pose not in poses:
         raise InputError(folder, f"has no pose {pose} (it has {', '.join(poses)})")
-    captures = sorted(
-        (p for p in folder.iterdir() if (m := CAPTURE.match(p.name)) and m["pose"] == pose[1:]),
-        key=lambda p: p.name,
-    )
-    images, angles = [], []
-    for path in captures:
-        image, _ = read_image(path)
-        if images and image.shape != images[0].shape:
-            raise InputError(path, f"size {image.shape[::-1]} differs from {captures[0].name}")
-        match = CAPTURE.match(path.name)
-        angles.append((int(match["az"]), int(match["el"])))
-        images.append(image)
-    stack = np.stack(images)
-    ambient_path = next(
-        (p for p in folder.iterdir() if (m := AMBIENT.match(p.name)) and m["pose"] == pose[1:]),
-        None,
-    )
-    if ambient_path is not None:
-        ambient, _ = read_image(ambient_path)
-        if ambient.shape == stack.shape[1:]:
-            stack = np.clip(stack - ambient[None], 0.0, None)
-    az, el = np.asarray(angles, dtype=np.float64).T
-    return CaptureSession(
-        images=stack,
-        directions=from_azimuth_elevation(az, el),
-        intensities=np.ones(len(stack), np.float32),
-        subject=folder.name,
-        session=pose,
-        source=folder,
-        image_names=tuple(p.name for p in captures),
-        saturation=SATURATION_FRACTION,
-    )
+    return folder_labels(folder)[1], pose
