@@ -20,24 +20,33 @@ Every array dataset is chunked one sample per chunk and gzip-compressed, so read
 sample touches one chunk.
 
 Beside them, group ``meta`` holds one row per session too: ``source`` (the session's
-path relative to the preprocessed root), ``detection_score`` and ``n_faces`` (MTCNN;
+path relative to the folder it was preprocessed from), ``root`` (that folder, resolved:
+one file may hold several roots, added with ``--append``, and a session is identified
+by ``root`` and ``source`` together, so equal relative paths under two roots never
+collide), ``detection_score`` and ``n_faces`` (MTCNN;
 NaN and 0 with ``--no-detect``), ``landmarks`` (N, 5, 2) in the capture's pixels (x
 right, y down), ``residual`` (median photometric residual on the face),
 ``partial_fraction`` (face pixels solved from fewer than all lights) and ``attributes``
 (the session's attributes as JSON). Root attributes ``tool_version``, ``size``,
 ``rig``, ``solver``, ``integrator``, ``config`` (the full configuration, JSON) and
 ``failed`` (JSON list of the sessions the last run could not use, with reasons).
+
+:class:`MapsFile` checks all of this on open (dtypes, shapes, one length for every
+dataset, the ``meta`` rows present), so a damaged or foreign file is one line naming the
+dataset, never a silently shorter read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from psbase.errors import InputError
+from psbase.errors import ConfigError, InputError, one_line
+from psbase.hdf5 import read_strings
 
 SCHEMA_VERSION = 1
 #: Channels of each modality, in the order a joined modality stacks them.
@@ -47,6 +56,7 @@ LABEL_DATASETS = ("subject", "session")
 #: Per-session metadata in group ``meta``: name -> (shape of one row, dtype).
 META_DATASETS = {
     "source": ((), "str"),
+    "root": ((), "str"),
     "detection_score": ((), np.float32),
     "n_faces": ((), np.int32),
     "landmarks": ((5, 2), np.float32),
@@ -55,6 +65,8 @@ META_DATASETS = {
     "attributes": ((), "str"),
 }
 _STRING = h5py.string_dtype("utf-8")
+#: What h5py raises for a file it cannot read as asked (damage, a missing filter, bad UTF-8).
+_READ_ERRORS = (OSError, UnicodeDecodeError)
 
 
 def parse_modality(text: str) -> tuple[str, ...]:
@@ -62,8 +74,9 @@ def parse_modality(text: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in text.split("+"))
     unknown = [n for n in names if n not in CHANNELS]
     if unknown or len(set(names)) != len(names) or not names:
-        raise InputError(
-            text, f"unknown or repeated modality; use {', '.join(CHANNELS)} joined with '+'"
+        raise ConfigError(
+            f"modality {text!r}: unknown or repeated name; use {', '.join(CHANNELS)} "
+            "joined with '+' (for example normal+albedo)"
         )
     return names
 
@@ -125,7 +138,11 @@ def append_samples(handle: h5py.File, samples: Iterable[Mapping[str, object]]) -
 
 
 class MapsFile:
-    """Read access to a maps dataset, checked against the schema on open."""
+    """Read access to a maps dataset, checked against the schema on open.
+
+    Every check names the file and the dataset in one line, so a damaged or foreign file
+    stops the command before any work instead of being read short or crashing later.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -134,19 +151,12 @@ class MapsFile:
         try:
             self.handle = h5py.File(self.path, "r")
         except OSError as error:
-            raise InputError(self.path, f"not a readable HDF5 file ({error})") from None
-        version = self.handle.attrs.get("schema_version")
-        if version is None:
-            raise InputError(self.path, "not a psface maps file (no schema_version)")
-        if int(version) > SCHEMA_VERSION:
-            raise InputError(
-                self.path,
-                f"schema version {int(version)} is newer than this psface reads "
-                f"({SCHEMA_VERSION}); upgrade psface",
-            )
-        missing = [n for n in (*MAP_DATASETS, *LABEL_DATASETS) if n not in self.handle]
-        if missing:
-            raise InputError(self.path, f"missing datasets: {', '.join(missing)}")
+            raise InputError(self.path, f"not a readable HDF5 file ({one_line(error)})") from None
+        try:
+            _check_schema(self.handle, self.path)
+        except BaseException:
+            self.handle.close()
+            raise
 
     def __len__(self) -> int:
         return int(self.handle["subject"].shape[0])
@@ -167,13 +177,17 @@ class MapsFile:
 
     def labels(self) -> tuple[np.ndarray, np.ndarray]:
         """(subject, session) as arrays of str."""
-        return tuple(read_strings(self.handle[n]) for n in LABEL_DATASETS)
+        return tuple(self._strings(n) for n in LABEL_DATASETS)
 
     def sources(self) -> np.ndarray:
-        """Each row's session path relative to the preprocessed root (str)."""
-        if "meta" not in self.handle:
+        """Each row's session path relative to the folder it was preprocessed from (str)."""
+        if "meta/source" not in self.handle:
             return np.array([f"{a}/{b}" for a, b in zip(*self.labels(), strict=True)])
-        return read_strings(self.handle["meta"]["source"])
+        return self._strings("meta/source")
+
+    def roots(self) -> np.ndarray | None:
+        """Each row's preprocessed folder (str), or None where the file does not say."""
+        return self._strings("meta/root") if "meta/root" in self.handle else None
 
     def read(self, modality: str, indices: np.ndarray | slice | None = None) -> np.ndarray:
         """The channels of ``modality`` (joined modalities stacked), float32 (n, C, S, S).
@@ -189,15 +203,121 @@ class MapsFile:
 
     def _take(self, name: str, indices: np.ndarray | slice | None) -> np.ndarray:
         dataset = self.handle[name]
-        if indices is None or isinstance(indices, slice):
-            return dataset[slice(None) if indices is None else indices]
-        indices = np.asarray(indices)
-        order = np.argsort(indices)
-        out = np.empty((len(indices), *dataset.shape[1:]), dataset.dtype)
-        out[order] = dataset[indices[order]]  # HDF5 reads rows in increasing order
-        return out
+        with self._reading(name):
+            if indices is None or isinstance(indices, slice):
+                return dataset[slice(None) if indices is None else indices]
+            indices = np.asarray(indices)
+            order = np.argsort(indices)
+            out = np.empty((len(indices), *dataset.shape[1:]), dataset.dtype)
+            out[order] = dataset[indices[order]]  # HDF5 reads rows in increasing order
+            return out
+
+    def _strings(self, name: str) -> np.ndarray:
+        with self._reading(name):
+            return read_strings(self.handle[name])
+
+    @contextlib.contextmanager
+    def _reading(self, name: str) -> Iterator[None]:
+        """A dataset that passed the checks but cannot be read (damaged chunks, a filter
+        this HDF5 lacks, bytes that are not UTF-8) is one line, not a stack."""
+        try:
+            yield
+        except _READ_ERRORS as error:
+            raise InputError(self.path, f"cannot read dataset {name} ({one_line(error)})") from None
 
 
-def read_strings(dataset: h5py.Dataset) -> np.ndarray:
-    """A UTF-8 string dataset as an array of str (empty datasets included)."""
-    return np.asarray(dataset.asstr()[()], dtype=str) if dataset.shape[0] else np.array([], str)
+def _check_schema(handle: h5py.File, path: Path) -> None:
+    """Refuse, in one line naming the dataset, a file that does not follow the schema."""
+    _check_version(handle, path)
+    rows = {name: _check_dataset(handle, name, path) for name in MAP_DATASETS}
+    sizes = {name: handle[name].shape[-1] for name in MAP_DATASETS}
+    if len(set(sizes.values())) > 1:
+        raise InputError(path, f"the maps disagree on the crop size: {_brief(sizes)}")
+    rows.update({name: _check_dataset(handle, name, path) for name in LABEL_DATASETS})
+    if "meta" in handle:
+        if not isinstance(handle.get("meta"), h5py.Group):
+            raise InputError(path, "meta is not a group of datasets")
+        for name in META_DATASETS:
+            if f"meta/{name}" in handle:
+                rows[f"meta/{name}"] = _check_dataset(handle, f"meta/{name}", path)
+    n = rows["normal"]
+    for name, count in rows.items():
+        if count != n:
+            raise InputError(
+                path,
+                f"dataset {name} has {count} rows but normal has {n}; the file is damaged "
+                "or was not written by psface preprocess",
+            )
+
+
+def _check_version(handle: h5py.File, path: Path) -> None:
+    try:
+        version = handle.attrs.get("schema_version")
+    except (OSError, TypeError, ValueError) as error:
+        raise InputError(
+            path, f"cannot read attribute schema_version ({one_line(error)})"
+        ) from None
+    if version is None:
+        raise InputError(path, "not a psface maps file (no schema_version)")
+    if isinstance(version, bool | np.bool_) or not isinstance(version, int | np.integer):
+        raise InputError(path, f"schema_version {_brief(version)} is not a whole number")
+    if version > SCHEMA_VERSION:
+        raise InputError(
+            path,
+            f"schema version {int(version)} is newer than this psface reads "
+            f"({SCHEMA_VERSION}); upgrade psface",
+        )
+    if version < 1:
+        raise InputError(path, f"schema version {int(version)} is not one psface writes")
+
+
+def _expected(name: str) -> tuple[tuple[object, ...], str]:
+    """The shape of dataset ``name`` (``N`` and ``S`` free) and the dtype kinds it may have."""
+    if name in CHANNELS:
+        return ("N", CHANNELS[name], "S", "S"), "f"
+    if name == "mask":
+        return ("N", 1, "S", "S"), "biu"
+    if name in LABEL_DATASETS:
+        return ("N",), "str"
+    row, dtype = META_DATASETS[name.removeprefix("meta/")]
+    if dtype == "str":
+        return ("N", *row), "str"
+    return ("N", *row), "f" if np.dtype(dtype).kind == "f" else "biu"
+
+
+_KIND_NAMES = {"f": "a float type", "biu": "an integer type"}
+
+
+def _check_dataset(handle: h5py.File, name: str, path: Path) -> int:
+    """Check one dataset's type, dtype and shape; return its number of rows."""
+    try:
+        dataset = handle.get(name)
+    except (OSError, KeyError, ValueError) as error:
+        raise InputError(path, f"cannot open dataset {name} ({one_line(error)})") from None
+    if dataset is None:
+        raise InputError(path, f"missing dataset {name}; not a complete psface maps file")
+    if not isinstance(dataset, h5py.Dataset):
+        raise InputError(path, f"{name} is not a dataset")
+    shape, kinds = _expected(name)
+    if kinds == "str":
+        if h5py.check_string_dtype(dataset.dtype) is None:
+            raise InputError(path, f"dataset {name} has dtype {dataset.dtype}, not strings")
+    elif dataset.dtype.kind not in kinds:
+        raise InputError(
+            path, f"dataset {name} has dtype {dataset.dtype}, not {_KIND_NAMES[kinds]}"
+        )
+    have = dataset.shape
+    fits = have is not None and len(have) == len(shape)
+    fits = fits and all(d == h for d, h in zip(shape, have, strict=True) if isinstance(d, int))
+    if fits and len(shape) == 4:
+        fits = have[2] == have[3] and have[2] > 0
+    if not fits:
+        wanted = ", ".join(str(d) for d in shape)
+        raise InputError(path, f"dataset {name} has shape {have}, not ({wanted})")
+    return int(have[0])
+
+
+def _brief(value: object, limit: int = 60) -> str:
+    """A value in a message: on one line, and short."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -6,13 +6,20 @@ with them, see :mod:`photostereo.align`), run photometric stereo and integration
 crop, and return the sample the maps file stores. Work is done in chunks of sessions,
 each chunk a pure function of its session list and the configuration, so the same
 chunk gives the same arrays in a local worker and on a Dask cluster.
+
+Whatever goes wrong with one session (a bad input, or an exception nobody foresaw: a
+solver that does not converge, memory, a bug) becomes that session's one-line error and
+the chunk goes on; an unforeseen one carries its formatted traceback back to the parent,
+which logs it (workers may be other processes or machines).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -24,7 +31,7 @@ from photostereo.detect import Detection, FaceDetector, detection_picture
 from photostereo.io.discover import SessionRef, load_session
 from photostereo.reconstruct import reconstruct
 from photostereo.session import CaptureSession
-from psbase.errors import ConfigError, PsfaceError
+from psbase.errors import ConfigError, InputError, PsfaceError, one_line
 
 STEPS = ("read", "detect", "align", "solve", "integrate")
 
@@ -55,31 +62,79 @@ class SessionOutcome:
     error: str | None = None
     warning: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: The formatted traceback of an unforeseen exception, for the parent's log.
+    trace: str | None = None
 
 
 def process_chunk(
-    refs: Sequence[SessionRef], root: str, config: PreprocessConfig
+    refs: Sequence[SessionRef],
+    root: str,
+    config: PreprocessConfig,
+    max_bytes: int | None = None,
 ) -> list[SessionOutcome]:
-    """Preprocess a chunk of sessions; a bad session becomes an outcome with its error."""
+    """Preprocess a chunk of sessions; a failed session becomes an outcome with its error.
+
+    ``max_bytes`` caps the memory one session's captures may need (None: the reader's
+    default), so a huge session is refused in one line instead of exhausting the worker.
+    """
     outcomes = [SessionOutcome(source=session_key(ref, root)) for ref in refs]
     sessions: list[CaptureSession | None] = []
     for ref, outcome in zip(refs, outcomes, strict=True):
         start = time.perf_counter()
-        try:
-            sessions.append(load_session(ref))
-        except PsfaceError as error:
-            sessions.append(None)
-            outcome.error = str(error)
+        session = None
+        with _session_failure(outcome):
+            session = load_session(ref, max_bytes=max_bytes)
+        sessions.append(session)
         outcome.timings["read"] = time.perf_counter() - start
-    detections = _detect(sessions, outcomes) if config.detect else [None] * len(sessions)
+    detections = _detect_chunk(sessions, outcomes) if config.detect else [None] * len(sessions)
     for session, detection, outcome in zip(sessions, detections, outcomes, strict=True):
         if session is None or outcome.error:
             continue
-        try:
-            outcome.sample = _process(session, detection, outcome, config)
-        except PsfaceError as error:
-            outcome.error = str(error)
+        with _session_failure(outcome):
+            outcome.sample = _storable(_process(session, detection, outcome, config), session)
     return outcomes
+
+
+def _storable(sample: dict, session: CaptureSession) -> dict:
+    """The maps file holds text as UTF-8: a name that is not (a file name in another
+    encoding) fails its own session here, not the writer's next checkpoint."""
+    for key in ("source", "subject", "session"):
+        try:
+            str(sample[key]).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError(
+                session.where, f"{key} {sample[key]!r} is not valid UTF-8; rename the folder"
+            ) from None
+    return sample
+
+
+@contextlib.contextmanager
+def _session_failure(outcome: SessionOutcome) -> Iterator[None]:
+    """Make any exception of one session's step that session's error, not the chunk's."""
+    try:
+        yield
+    except PsfaceError as error:
+        outcome.error = one_line(error)
+    except Exception as error:  # unforeseen: name it in one line, keep the stack for the log
+        outcome.error = one_line(error)
+        outcome.trace = traceback.format_exc()
+
+
+def _detect_chunk(
+    sessions: list[CaptureSession | None], outcomes: list[SessionOutcome]
+) -> list[Detection | None]:
+    """The chunk's detections in one batch; if the batch fails, each session alone, so
+    that only the session that breaks the detector fails."""
+    try:
+        return _detect(sessions, outcomes)
+    except Exception:
+        detections: list[Detection | None] = []
+        for session, outcome in zip(sessions, outcomes, strict=True):
+            found: list[Detection | None] = [None]
+            with _session_failure(outcome):
+                found = _detect([session], [outcome])
+            detections.append(found[0])
+        return detections
 
 
 def _detect(

@@ -14,6 +14,7 @@ from photostereo.integrate import INTEGRATORS
 from photostereo.preprocess import PreprocessConfig
 from photostereo.solvers import SOLVERS
 from psbase.errors import InputError
+from psface.options import integer, number, positive_int, positive_number
 
 HELP = "sessions to one HDF5 maps dataset (detect, align, reconstruct)"
 DESCRIPTION = """\
@@ -25,14 +26,20 @@ group (source, detection score and landmarks, photometric residual, ...).
 
 It is safe to stop: finished sessions are saved every --checkpoint seconds by replacing
 the file atomically, and running the same command again skips them. A file made with
-another size or configuration is refused, never mixed. Sessions that fail (no face,
-unreadable captures, bad lights) are listed at the end, and in the file's `failed`
-attribute; the run exits 0 if any session succeeded, unless --strict.
+another size or configuration, or from another ROOT, is refused, never mixed (--append
+adds another ROOT's sessions on purpose); a file psface did not make is never replaced,
+and one run at a time writes a file. Sessions that fail (no face, unreadable captures,
+bad lights, a crash) are listed at the end, and in the file's `failed` attribute; the
+run exits 0 if any session succeeded, unless --strict.
 
 examples:
   psface preprocess data/generated -o maps.h5 --size 64
   psface preprocess yaleb/ -o yale.h5 --no-detect --size 112
+  psface preprocess more/ -o maps.h5 --size 64 --append
   psface preprocess sessions/ -o maps.h5 --dask tcp://scheduler:8786"""
+
+#: Bytes in the GB of --max-memory (decimal, like the readers' messages).
+GB = 1e9
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,8 +51,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("root", type=Path, metavar="ROOT", help="folder of sessions")
     parser.add_argument("-o", "--out", required=True, type=Path, help="maps file to write")
-    parser.add_argument("--size", type=int, default=112, help="crop size in pixels (112)")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: cores)")
+    parser.add_argument(
+        "--size", type=integer(32, 1024), default=112, help="crop size in pixels (112)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="worker processes (default: cores); 1 works in this process, where a crash "
+        "in native code ends the run instead of failing one session",
+    )
     parser.add_argument(
         "--no-detect",
         action="store_true",
@@ -55,7 +70,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--integrator", choices=INTEGRATORS, default="masked")
     parser.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler")
     parser.add_argument(
-        "--checkpoint", type=float, default=10.0, metavar="SECONDS", help="save interval (10)"
+        "--checkpoint",
+        type=number(0.0),
+        default=10.0,
+        metavar="SECONDS",
+        help="save interval (10)",
+    )
+    parser.add_argument(
+        "--max-memory",
+        type=positive_number,
+        metavar="GB",
+        help="refuse a session whose captures would need more memory than this "
+        "(default: the readers' limit, half of the machine's memory)",
+    )
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="add ROOT's sessions to a maps file made from another folder",
     )
     parser.add_argument("--strict", action="store_true", help="fail if any session fails")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -88,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         dask_address=args.dask,
         checkpoint_seconds=args.checkpoint,
+        append=args.append,
+        max_bytes=None if args.max_memory is None else int(args.max_memory * GB),
         on_total=lambda n: bar.reset(total=n),
         on_outcome=lambda outcome: bar.update(1),
         on_saved=saved,
