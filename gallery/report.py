@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from gallery.metrics import REPORT_FARS, far_key
+from psbase.atomic import write_atomically
+from psbase.outputs import FOLDER_MODE
 
 
 def build_report(models: list[dict], *, protocol: dict) -> dict:
@@ -106,6 +108,12 @@ def plot(out: Path, names: list[str], curves: list[dict]) -> list[Path]:
     import matplotlib.pyplot as plt
 
     paths = [out / "roc.png", out / "cmc.png", out / "scores.png"]
+
+    def save(fig, path: Path) -> None:
+        fig.tight_layout()
+        write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+        plt.close(fig)
+
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for name, c in zip(names, curves, strict=True):
         far, tar = c["far"], c["tar"]
@@ -118,9 +126,7 @@ def plot(out: Path, names: list[str], curves: list[dict]) -> list[Path]:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right")
     ax.set_title("ROC, all pairs")
-    fig.tight_layout()
-    fig.savefig(paths[0], dpi=120)
-    plt.close(fig)
+    save(fig, paths[0])
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for name, c in zip(names, curves, strict=True):
@@ -133,9 +139,7 @@ def plot(out: Path, names: list[str], curves: list[dict]) -> list[Path]:
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right")
     ax.set_title("CMC, closed set")
-    fig.tight_layout()
-    fig.savefig(paths[1], dpi=120)
-    plt.close(fig)
+    save(fig, paths[1])
 
     fig, axes = plt.subplots(len(names), 1, figsize=(6, 2.6 * len(names)), squeeze=False)
     bins = np.linspace(-1, 1, 101)
@@ -145,17 +149,20 @@ def plot(out: Path, names: list[str], curves: list[dict]) -> list[Path]:
         ax.set_title(name)
         ax.set_xlabel("cosine score")
         ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(paths[2], dpi=120)
-    plt.close(fig)
+    save(fig, paths[2])
     return paths
 
 
 def write_report(out: str | Path, report: dict, names: list[str], curves: list[dict]) -> Path:
-    """Write REPORT/report.json, report.md and the plots; return the folder."""
+    """Write REPORT/report.json, report.md and the plots, each atomically; return the folder.
+
+    The folder is created (owner-only) if absent; the caller decides whether an existing
+    one may be written into (:func:`psbase.outputs.prepare_output_folder`).
+    """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / "report.md").write_text(markdown(report))
+    out.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+    texts = {"report.json": json.dumps(report, indent=1) + "\n", "report.md": markdown(report)}
+    for name, text in texts.items():
+        write_atomically(out / name, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
     plot(out, names, curves)
     return out

@@ -17,16 +17,21 @@ Layout (schema version :data:`SCHEMA_VERSION`)::
 
 Safety:
 
-* **Atomic replace.** Every change writes a complete new file beside the gallery
-  (``.NAME.tmp-PID-RANDOM``), flushes it to disk and ``os.replace``-s it over the old one.
-  A writer killed at any moment leaves the old file or the new one, never a mix; a
-  reader holds whichever file it opened, so it never sees a half-written state.
+* **Atomic replace.** Every change builds the complete new file in memory and writes it
+  with :func:`psbase.atomic.write_atomically` (temporary file beside the gallery, flushed,
+  renamed over it, owner-only 0600). A writer killed at any moment leaves the old file or
+  the new one, never a mix; a full disk leaves the old file and no temporary file. HDF5
+  never writes to the disk itself: a write that fails inside HDF5 leaves the file open in
+  the library, which then crashes the interpreter at exit (a segfault in ``H5D_close``).
   Removed templates are really gone: the new file is written without them.
-* **One writer at a time.** Read-modify-write runs under an exclusive ``fcntl.flock``
+* **One writer at a time.** Read-modify-write runs under :func:`psbase.lock.exclusive_lock`
   on ``NAME.lock``; a second writer waits (saying so once) up to a timeout, then fails
-  with a clear error. The kernel drops the lock when its holder dies, so a killed
-  enrolment never leaves the gallery locked. Stale temporary files of killed writers
-  are deleted by the next writer.
+  with one line. The kernel drops the lock when its holder dies, so a killed enrolment
+  never leaves the gallery locked. Under the lock the temporary files of killed writers
+  (full copies of the templates) are deleted: nobody else can be writing them then.
+* **Checked on read.** Every attribute and dataset is checked (kind, dtype, shape, lengths,
+  agreement between templates and identities) before use; a broken file is one line
+  naming the file and the dataset.
 
 This is the only module in ``gallery/`` that opens files; templates are never pickled.
 """
@@ -34,10 +39,7 @@ This is the only module in ``gallery/`` that opens files; templates are never pi
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
-import secrets
-import time
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,21 +49,32 @@ import h5py
 import numpy as np
 
 from gallery.templates import aggregate, l2_normalise
-from psbase.errors import ConfigError, InputError
+from psbase.errors import ConfigError, InputError, one_line
+from psbase.hdf5 import write_hdf5_atomically
+from psbase.lock import exclusive_lock
+from psbase.outputs import check_output_file
 
 SCHEMA_VERSION = 1
 FORMAT = "psface-gallery"
 #: Seconds a writer waits for another writer's lock before giving up.
 LOCK_TIMEOUT = 120.0
 _STRING = h5py.string_dtype("utf-8")
+#: Dataset -> (dtype kind: "f" float, "i" integer, "str" string; number of dimensions).
+_TEMPLATES = {
+    "embedding": ("f", 2),
+    "quality": ("f", 1),
+    "subject": ("str", 1),
+    "session": ("str", 1),
+    "enrolled_at": ("str", 1),
+}
+_IDENTITIES = {"subject": ("str", 1), "embedding": ("f", 2), "count": ("i", 1)}
+_KINDS = {"f": "floating-point", "i": "integer", "str": "string"}
+#: NumPy dtype kinds accepted for the numeric kinds.
+_NUMERIC = {"f": "f", "i": "iu"}
 
 
 class ModelMismatchError(ConfigError):
     """The gallery was enrolled with a different model or modality than the one given."""
-
-
-class GalleryLockedError(ConfigError):
-    """Another process kept the gallery locked for longer than the timeout."""
 
 
 @dataclass(frozen=True)
@@ -122,46 +135,156 @@ def check_same_model(
 # ---------------------------------------------------------------------------------------
 
 
-def _strings(dataset: h5py.Dataset) -> np.ndarray:
-    return np.asarray(dataset.asstr()[()], dtype=str) if dataset.shape[0] else np.array([], str)
-
-
-def read_gallery(path: str | Path) -> Gallery:
-    """Open a gallery file, refusing a missing file, a foreign file or a newer schema."""
-    path = Path(path)
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[h5py.File]:
+    """The gallery file open for reading, its header checked; refusals name the file."""
+    if path.is_dir():
+        raise InputError(path, "is a folder, not a gallery file")
     if not path.is_file():
         raise InputError(path, "no such gallery; create one with `psface enroll`")
     try:
         handle = h5py.File(path, "r", locking=False)
     except OSError as error:
-        raise InputError(path, f"not a readable HDF5 file ({error})") from None
+        raise InputError(path, f"not a psface gallery ({one_line(error)})") from None
     with handle:
-        attrs = handle.attrs
-        if attrs.get("format") != FORMAT or "schema_version" not in attrs:
+        kind = _raw_attribute(path, handle, "format")
+        if not (isinstance(kind, str) and kind == FORMAT):
             raise InputError(path, "not a psface gallery (no psface-gallery format attribute)")
-        version = int(attrs["schema_version"])
+        version = _attribute(path, handle, "schema_version", int)
         if version > SCHEMA_VERSION:
             raise InputError(
                 path,
                 f"gallery schema version {version} is newer than this psface reads "
                 f"({SCHEMA_VERSION}); upgrade psface",
             )
-        t, ids = handle["templates"], handle["identities"]
-        return Gallery(
-            path=path,
-            fingerprint=str(attrs["fingerprint"]),
-            modality=str(attrs["modality"]),
-            model=str(attrs.get("model", "")),
-            templates=t["embedding"][()].astype(np.float32, copy=False),
-            quality=t["quality"][()].astype(np.float32, copy=False),
-            subject=_strings(t["subject"]),
-            session=_strings(t["session"]),
-            enrolled_at=_strings(t["enrolled_at"]),
-            identities=_strings(ids["subject"]),
-            identity_templates=ids["embedding"][()].astype(np.float32, copy=False),
-            identity_counts=ids["count"][()].astype(np.int64, copy=False),
-            updated=str(attrs.get("updated", "")),
+        if version < 1:
+            raise InputError(path, f"gallery schema version {version} is not one psface writes")
+        yield handle
+
+
+def _raw_attribute(path: Path, handle: h5py.File, name: str) -> object:
+    """Root attribute ``name`` as h5py gives it (``None`` when absent)."""
+    try:
+        return handle.attrs.get(name)
+    except (OSError, TypeError, ValueError) as error:
+        raise InputError(path, f"attribute {name} cannot be read ({one_line(error)})") from None
+
+
+def _attribute(path: Path, handle: h5py.File, name: str, kind: type, default=None):
+    """Root attribute ``name`` as a plain str or int; a missing one is ``default``."""
+    value = _raw_attribute(path, handle, name)
+    if value is None:
+        value = default
+    if value is None:
+        raise InputError(path, f"attribute {name} is missing; the file is damaged")
+    if kind is int and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if kind is str and isinstance(value, str):
+        return str(value)
+    shown = f"an array of shape {value.shape}" if isinstance(value, np.ndarray) else repr(value)
+    raise InputError(
+        path, f"attribute {name} is not a single {kind.__name__}; it holds {shown[:60]}"
+    )
+
+
+def _member(path: Path, group: h5py.Group, name: str, cls: type) -> h5py.Group | h5py.Dataset:
+    """``group[name]``, which must be a plain (hard-linked) group or dataset of type ``cls``."""
+    where = f"{group.name.strip('/')}/{name}".strip("/")
+    what = "group" if cls is h5py.Group else "dataset"
+    link = group.get(name, getlink=True)
+    if link is None:
+        raise InputError(path, f"{what} {where} is missing; the file is damaged")
+    if not isinstance(link, h5py.HardLink):
+        raise InputError(path, f"{where} is a link; a gallery holds plain groups and datasets")
+    member = group[name]
+    if not isinstance(member, cls):
+        raise InputError(path, f"{where} is not a {what}")
+    return member
+
+
+def _read(path: Path, group: h5py.Group, name: str, kind: str, ndim: int) -> np.ndarray:
+    """Dataset ``group/name`` read whole, after checking its dtype kind and dimensions."""
+    dataset = _member(path, group, name, h5py.Dataset)
+    where = dataset.name.strip("/")
+    is_string = h5py.check_string_dtype(dataset.dtype) is not None
+    if is_string != (kind == "str") or (kind != "str" and dataset.dtype.kind not in _NUMERIC[kind]):
+        raise InputError(
+            path, f"dataset {where} has dtype {dataset.dtype}; expected {_KINDS[kind]} values"
         )
+    if dataset.ndim != ndim:
+        expected = "(N,)" if ndim == 1 else "(N, D)"
+        raise InputError(path, f"dataset {where} has shape {dataset.shape}; expected {expected}")
+    try:
+        if kind == "str":
+            if dataset.shape[0] == 0:
+                return np.array([], str)
+            return np.asarray(dataset.asstr()[()], dtype=str)
+        return dataset[()]
+    except (OSError, TypeError, ValueError) as error:
+        raise InputError(path, f"dataset {where} cannot be read ({one_line(error)})") from None
+
+
+def _same_length(path: Path, group: str, arrays: dict[str, np.ndarray]) -> int:
+    """The common first dimension of ``arrays``; disagreeing lengths are refused."""
+    lengths = {name: a.shape[0] for name, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        listed = ", ".join(f"{group}/{name} {n}" for name, n in lengths.items())
+        raise InputError(path, f"datasets disagree in length ({listed}); the file is damaged")
+    return next(iter(lengths.values()))
+
+
+def _check_contents(path: Path, t: dict[str, np.ndarray], ids: dict[str, np.ndarray]) -> None:
+    """Templates finite, (subject, session) unique, identities matching the templates."""
+    if t["embedding"].shape[1] != ids["embedding"].shape[1]:
+        raise InputError(
+            path,
+            f"templates/embedding is {t['embedding'].shape[1]}-dimensional but "
+            f"identities/embedding {ids['embedding'].shape[1]}-dimensional; the file is damaged",
+        )
+    if t["embedding"].shape[1] == 0:
+        raise InputError(path, "templates/embedding has no columns; the file is damaged")
+    for where, values in (("templates", t["embedding"]), ("identities", ids["embedding"])):
+        if not np.isfinite(values).all():
+            raise InputError(path, f"dataset {where}/embedding holds NaN or infinite values")
+    keys = np.char.add(np.char.add(t["subject"], "\x1f"), t["session"])
+    if np.unique(keys).size != keys.size:
+        raise InputError(path, "templates hold the same (subject, session) twice")
+    names, counts = np.unique(t["subject"], return_counts=True)
+    if not (np.array_equal(names, ids["subject"]) and np.array_equal(counts, ids["count"])):
+        raise InputError(
+            path,
+            "identities/subject and count disagree with templates/subject; the file is damaged",
+        )
+
+
+def read_gallery(path: str | Path) -> Gallery:
+    """Open a gallery file, refusing a missing, foreign, newer or damaged one (one line)."""
+    path = Path(path)
+    with _open(path) as handle:
+        groups = {g: _member(path, handle, g, h5py.Group) for g in ("templates", "identities")}
+        t = {n: _read(path, groups["templates"], n, *k) for n, k in _TEMPLATES.items()}
+        ids = {n: _read(path, groups["identities"], n, *k) for n, k in _IDENTITIES.items()}
+        header = {
+            "fingerprint": _attribute(path, handle, "fingerprint", str),
+            "modality": _attribute(path, handle, "modality", str),
+            "model": _attribute(path, handle, "model", str, ""),
+            "updated": _attribute(path, handle, "updated", str, ""),
+        }
+    _same_length(path, "templates", t)
+    _same_length(path, "identities", ids)
+    _check_contents(path, t, ids)
+    return Gallery(
+        path=path,
+        templates=t["embedding"].astype(np.float32, copy=False),
+        quality=t["quality"].astype(np.float32, copy=False),
+        subject=t["subject"],
+        session=t["session"],
+        enrolled_at=t["enrolled_at"],
+        identities=ids["subject"],
+        identity_templates=ids["embedding"].astype(np.float32, copy=False),
+        identity_counts=ids["count"].astype(np.int64, copy=False),
+        **header,
+    )
 
 
 def read_header(path: str | Path) -> dict[str, str | int]:
@@ -175,6 +298,19 @@ def read_header(path: str | Path) -> dict[str, str | int]:
         "identities": int(gallery.identities.size),
         "dim": gallery.dim,
     }
+
+
+def check_target(path: str | Path, *, must_exist: bool) -> None:
+    """Fail fast, before any lock or work: ``path`` is a gallery, or a new file may go there.
+
+    An existing file must carry the gallery header (so a maps file or a model given as
+    ``--gallery`` is refused untouched, with no lock file left beside it).
+    """
+    path = Path(path)
+    if must_exist or path.exists():
+        with _open(path):
+            return
+    check_output_file(path)
 
 
 # ---------------------------------------------------------------------------------------
@@ -224,49 +360,35 @@ def _string_dataset(group: h5py.Group, name: str, values: np.ndarray) -> None:
     group.create_dataset(name, data=np.asarray(values, dtype=object), dtype=_STRING)
 
 
-def _write_atomic(gallery: Gallery, *, after_write: Callable[[], None] | None = None) -> None:
-    """Write ``gallery`` to a temporary file, flush it, and rename it over the gallery."""
-    path = gallery.path
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        with h5py.File(tmp, "w", locking=False) as handle:
-            handle.attrs.update(
-                {
-                    "format": FORMAT,
-                    "schema_version": SCHEMA_VERSION,
-                    "fingerprint": gallery.fingerprint,
-                    "modality": gallery.modality,
-                    "model": gallery.model,
-                    "dim": gallery.dim,
-                    "updated": gallery.updated,
-                }
-            )
-            t = handle.create_group("templates")
-            t.create_dataset("embedding", data=gallery.templates, dtype=np.float32)
-            t.create_dataset("quality", data=gallery.quality, dtype=np.float32)
-            _string_dataset(t, "subject", gallery.subject)
-            _string_dataset(t, "session", gallery.session)
-            _string_dataset(t, "enrolled_at", gallery.enrolled_at)
-            ids = handle.create_group("identities")
-            _string_dataset(ids, "subject", gallery.identities)
-            ids.create_dataset("embedding", data=gallery.identity_templates, dtype=np.float32)
-            ids.create_dataset("count", data=gallery.identity_counts, dtype=np.int64)
-        _fsync(tmp)
-        if after_write is not None:
-            after_write()
-        os.replace(tmp, path)
-        _fsync(path.parent)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+def _fill(handle: h5py.File, gallery: Gallery) -> None:
+    """Write ``gallery`` into an empty, open HDF5 file (layout in the module docstring)."""
+    handle.attrs.update(
+        {
+            "format": FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "fingerprint": gallery.fingerprint,
+            "modality": gallery.modality,
+            "model": gallery.model,
+            "dim": gallery.dim,
+            "updated": gallery.updated,
+        }
+    )
+    t = handle.create_group("templates")
+    t.create_dataset("embedding", data=gallery.templates, dtype=np.float32)
+    t.create_dataset("quality", data=gallery.quality, dtype=np.float32)
+    _string_dataset(t, "subject", gallery.subject)
+    _string_dataset(t, "session", gallery.session)
+    _string_dataset(t, "enrolled_at", gallery.enrolled_at)
+    ids = handle.create_group("identities")
+    _string_dataset(ids, "subject", gallery.identities)
+    ids.create_dataset("embedding", data=gallery.identity_templates, dtype=np.float32)
+    ids.create_dataset("count", data=gallery.identity_counts, dtype=np.int64)
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _stale_temporaries(path: Path) -> list[Path]:
+    """Temporary files of ``path`` that psbase's atomic writer makes (``.NAME.XXXXXXXX.tmp``)."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp")
+    return [p for p in path.parent.glob(".*.tmp") if pattern.fullmatch(p.name)]
 
 
 @contextlib.contextmanager
@@ -276,43 +398,16 @@ def gallery_lock(
     timeout: float = LOCK_TIMEOUT,
     on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[None]:
-    """Hold the gallery's exclusive writer lock (``NAME.lock``) for the block.
+    """Hold the gallery's writer lock for the block (:func:`psbase.lock.exclusive_lock`).
 
-    If another process holds it, ``on_wait`` is called once with a sentence saying so,
-    and the lock is retried until ``timeout`` seconds have passed; then
-    :class:`GalleryLockedError`. Stale temporary files of killed writers are removed
-    once the lock is held.
+    Once it is held, temporary files of killed writers are removed: each is a full copy
+    of the templates, and may hold people removed since.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        deadline = time.monotonic() + timeout
-        waited = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waited and on_wait is not None:
-                    on_wait(f"{path}: another process is writing this gallery; waiting for it")
-                waited = True
-                if time.monotonic() >= deadline:
-                    raise GalleryLockedError(
-                        f"{path}: still locked by another process after {timeout:g} s "
-                        f"(lock file {lock_path.name}); try again when it has finished"
-                    ) from None
-                time.sleep(0.05)
-        for stale in path.parent.glob(f".{path.name}.tmp-*"):
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    with exclusive_lock(path, timeout=timeout, on_wait=on_wait, what="gallery"):
+        for stale in _stale_temporaries(path):
+            stale.unlink(missing_ok=True)
+        yield
 
 
 @dataclass(frozen=True)
@@ -357,6 +452,7 @@ def enroll(
     keys = np.char.add(np.char.add(subject, "\x1f"), session)
     if np.unique(keys).size != n:
         raise InputError(path, "the batch enrols the same (subject, session) twice")
+    check_target(path, must_exist=False)
     with gallery_lock(path, timeout=timeout, on_wait=on_wait):
         if path.exists():
             old = read_gallery(path)
@@ -371,7 +467,7 @@ def enroll(
             new_identities = int(np.setdiff1d(subject, old.subject).size)
             model = model or old.model
             parts = (
-                (old.templates[keep], templates),
+                (old.templates[keep].reshape(-1, templates.shape[1]), templates),
                 (old.quality[keep], quality),
                 (old.subject[keep], subject),
                 (old.session[keep], session),
@@ -392,7 +488,7 @@ def enroll(
             session=merged[3],
             enrolled_at=merged[4],
         )
-        _write_atomic(gallery, after_write=_after_write)
+        write_hdf5_atomically(path, lambda handle: _fill(handle, gallery), after_write=_after_write)
     return EnrolResult(
         added=n - replaced,
         replaced=replaced,
@@ -416,6 +512,7 @@ def remove(
     """
     path = Path(path)
     subjects = np.asarray(list(subjects), dtype=str)
+    check_target(path, must_exist=True)
     with gallery_lock(path, timeout=timeout, on_wait=on_wait):
         old = read_gallery(path)
         unknown = np.setdiff1d(subjects, old.identities)
@@ -433,5 +530,5 @@ def remove(
             session=old.session[keep],
             enrolled_at=old.enrolled_at[keep],
         )
-        _write_atomic(gallery)
+        write_hdf5_atomically(path, lambda handle: _fill(handle, gallery))
     return int((~keep).sum())

@@ -16,7 +16,7 @@ import traceback
 
 from psbase import __version__
 from psbase.errors import PsfaceError, one_line
-from psbase.failures import record_traceback, set_debug
+from psbase.failures import set_debug, unexpected
 from psface.commands import STAGES
 from psface.options import Parser
 
@@ -76,9 +76,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     except Exception as error:  # a bug or an unforeseen input: one line, stack in the log
-        where = record_traceback(prefix, traceback.format_exc())
-        print(
-            f"{prefix}: error: {one_line(error)} (unexpected; traceback in {where})",
-            file=sys.stderr,
-        )
+        line = unexpected(prefix, one_line(error), traceback.format_exc())
+        print(f"{prefix}: error: {line}", file=sys.stderr)
         return 1

@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from psbase.atomic import write_atomically
-from psbase.errors import InputError
+from psbase.errors import InputError, one_line
 
 _META_KEY = "psface"
 
@@ -42,9 +42,44 @@ def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
             raw = (handle.metadata() or {}).get(_META_KEY, "{}")
         tensors = load_file(str(path))
         meta = json.loads(raw)
-    except (SafetensorError, OSError, ValueError) as error:
-        raise InputError(path, f"not a readable safetensors file ({error})") from None
+    except (SafetensorError, OSError, ValueError, TypeError, RuntimeError) as error:
+        raise InputError(path, f"not a readable safetensors file ({one_line(error)})") from None
+    if not isinstance(meta, dict):
+        raise InputError(path, f"its {_META_KEY} metadata is not a JSON object")
     return tensors, meta
+
+
+def check_tensors(
+    path: Path,
+    tensors: dict[str, torch.Tensor],
+    expected: dict[str, torch.Tensor],
+    *,
+    against: str,
+) -> None:
+    """Refuse tensors that are not exactly ``expected``'s names, dtypes and shapes, or
+    that hold NaN or infinity; the message names the file and the first bad tensor.
+
+    ``load_state_dict`` alone would cast an integer tensor to float silently.
+    """
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    for names, what in ((missing, "lacks"), (extra, "has unexpected")):
+        if names:
+            more = f" (and {len(names) - 3} more)" if len(names) > 3 else ""
+            raise InputError(
+                path, f"{what} tensors {', '.join(names[:3])}{more}; it does not match {against}"
+            )
+    for name, want in expected.items():
+        have = tensors[name]
+        if have.dtype != want.dtype or have.shape != want.shape:
+            raise InputError(
+                path,
+                f"tensor {name} is {str(have.dtype).removeprefix('torch.')} "
+                f"{tuple(have.shape)}, expected {str(want.dtype).removeprefix('torch.')} "
+                f"{tuple(want.shape)} for {against}",
+            )
+        if have.is_floating_point() and not bool(torch.isfinite(have).all()):
+            raise InputError(path, f"tensor {name} holds NaN or infinite values")
 
 
 def prefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

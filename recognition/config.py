@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from photostereo.maps_file import parse_modality
+from psbase.atomic import write_atomically
 from psbase.errors import ConfigError, InputError
 from recognition.backbones import BACKBONES
 from recognition.losses.margins import MARGINS
@@ -76,29 +78,39 @@ class TrainConfig:
     channels_last: bool = True
 
     def __post_init__(self) -> None:
-        try:
-            parse_modality(self.modality)
-        except InputError as error:
-            raise ConfigError(f"modality {error.problem}") from None
-        object.__setattr__(self, "pk", tuple(int(v) for v in self.pk))
+        _check_types(self)
+        parse_modality(self.modality)
+        object.__setattr__(self, "pk", tuple(self.pk))
         checks = [
             (self.backbone in BACKBONES, f"backbone must be one of {', '.join(BACKBONES)}"),
             (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}"),
             (self.fusion in FUSIONS, f"fusion must be one of {', '.join(FUSIONS)}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.triplet_mining in ("hard", "semihard"), "triplet_mining is hard or semihard"),
-            (self.size >= 16 and self.size % 16 == 0, "size must be a multiple of 16"),
-            (self.width > 0, "width must be positive"),
-            (self.embedding_dim >= 2, "embedding_dim must be at least 2"),
+            (16 <= self.size <= 1024 and self.size % 16 == 0, "size must be a multiple of 16"),
+            (0 < self.width <= 16, "width must be in (0, 16]"),
+            (2 <= self.embedding_dim <= 65536, "embedding_dim must be in [2, 65536]"),
             (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
             (self.epochs >= 1, "epochs must be at least 1"),
             (self.batch_size >= 2, "batch size must be at least 2"),
-            (len(self.pk) == 2 and min(self.pk) >= 2, "pk must be two numbers P, K >= 2"),
+            (min(self.pk) >= 2, "pk must be two numbers P, K >= 2"),
             (self.lr > 0, "learning rate must be positive"),
+            (self.scale > 0, "scale must be positive"),
+            (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
+            (self.weight_decay >= 0, "weight_decay must not be negative"),
             (self.warmup_epochs >= 0, "warmup_epochs must not be negative"),
+            (self.seed >= 0, "seed must not be negative"),
             (0 < self.val_fraction < 1, "val_fraction must be between 0 and 1"),
             (0 < self.magface_l_a < self.magface_u_a, "MagFace needs 0 < l_a < u_a"),
             (0 <= self.magface_l_m <= self.magface_u_m, "MagFace needs 0 <= l_m <= u_m"),
+            (
+                min(self.arcface_margin, self.cosface_margin, self.triplet_margin) >= 0,
+                "margins must not be negative",
+            ),
+            (
+                min(self.aug_shift, self.aug_rotate, self.aug_noise, self.aug_depth_offset) >= 0,
+                "augmentation strengths must not be negative",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -136,8 +148,37 @@ class TrainConfig:
         return self.from_dict({**self.to_dict(), **changes})
 
 
+_TYPES = {"str": str, "bool": bool}
+_TYPE_WORDS = {"str": "a string", "bool": "true or false"}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_types(config: TrainConfig) -> None:
+    """Each field of the type it is declared with (a config file may hold anything)."""
+    for field in fields(config):
+        value = getattr(config, field.name)
+        if field.name == "pk":
+            ok = isinstance(value, (list, tuple)) and len(value) == 2
+            ok = ok and all(_is_int(v) for v in value)
+            wanted = "two whole numbers P, K"
+        elif field.type == "float":
+            ok = (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+            wanted = "a finite number"
+        elif field.type == "int":
+            ok, wanted = _is_int(value), "a whole number"
+        else:
+            ok, wanted = isinstance(value, _TYPES[field.type]), _TYPE_WORDS[field.type]
+        if not ok:
+            raise ConfigError(f"{field.name} must be {wanted}, not {value!r}")
+
+
 def save_config(config: TrainConfig, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+    """Write config.json atomically, owner-only."""
+    text = json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n"
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def load_config(path: str | Path) -> TrainConfig:
@@ -147,7 +188,7 @@ def load_config(path: str | Path) -> TrainConfig:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise InputError(path, "no config.json; is this a `psface train` run folder?") from None
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, ValueError) as error:  # ValueError: bad JSON or not UTF-8
         raise InputError(path, f"unreadable config ({error})") from None
     if not isinstance(data, dict):
         raise InputError(path, "config is not a JSON object")

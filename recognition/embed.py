@@ -23,7 +23,8 @@ import torch.nn.functional as F
 
 from photostereo.maps_file import CHANNELS, MapsFile
 from psbase.errors import ConfigError, InputError
-from recognition.checkpoint import load_tensors, save_tensors
+from psbase.hdf5 import write_hdf5_atomically
+from recognition.checkpoint import check_tensors, load_tensors, save_tensors
 from recognition.config import TrainConfig, load_config, save_config
 from recognition.fusion import EmbeddingModel
 
@@ -190,20 +191,24 @@ class Embedder:
         return np.concatenate(parts_e), np.concatenate(parts_q)
 
 
+def model_files(run_dir: str | Path) -> list[Path]:
+    """The files of a run that embedding reads: a command's outputs may not be these."""
+    return [Path(run_dir) / "config.json", Path(run_dir) / MODEL_FILE]
+
+
 def load_embedder(run_dir: str | Path, *, device: str | None = None) -> Embedder:
     """The trained model in ``run_dir``; a missing or corrupt run is an InputError."""
     run = Path(run_dir)
+    if run.exists() and not run.is_dir():
+        raise InputError(run, "is a file; --model names a run folder made by `psface train`")
     if not run.is_dir():
         raise InputError(run, "no such run folder; train one with `psface train`")
     config = load_config(run / "config.json")
     weights = run / MODEL_FILE
     tensors, _ = load_tensors(weights)
     model = EmbeddingModel(config)
-    try:
-        model.load_state_dict(tensors)
-    except RuntimeError as error:
-        first = str(error).splitlines()[0]
-        raise InputError(weights, f"weights do not match config.json ({first})") from None
+    check_tensors(weights, tensors, model.state_dict(), against="config.json")
+    model.load_state_dict(tensors)
     resolved = resolve_device(device)
     model.to(resolved).eval()
     if resolved.type == "cuda" and config.channels_last:
@@ -221,9 +226,10 @@ def write_embeddings(
     model_fingerprint: str,
     modality: str,
 ) -> None:
-    """Write emb.h5 (layout in the module docstring)."""
+    """Write emb.h5 (layout in the module docstring) atomically, owner-only."""
     strings = h5py.string_dtype("utf-8")
-    with h5py.File(path, "w") as handle:
+
+    def fill(handle: h5py.File) -> None:
         handle.create_dataset("embedding", data=embeddings.astype(np.float32))
         handle.create_dataset("quality", data=quality.astype(np.float32))
         handle.create_dataset("subject", data=[str(s) for s in subjects], dtype=strings)
@@ -231,3 +237,5 @@ def write_embeddings(
         handle.attrs["model_fingerprint"] = model_fingerprint
         handle.attrs["modality"] = modality
         handle.attrs["schema_version"] = EMBEDDINGS_SCHEMA_VERSION
+
+    write_hdf5_atomically(path, fill)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,9 +27,12 @@ import numpy as np
 import torch
 
 from gallery.metrics import pair_scores, verification_summary
-from psbase.errors import ConfigError, InputError
+from psbase.atomic import FILE_MODE, disk_errors, write_atomically
+from psbase.errors import ConfigError, InputError, one_line
+from psbase.outputs import prepare_output_folder
 from recognition.augment import AugmentSettings, augment_batch
 from recognition.checkpoint import (
+    check_tensors,
     load_optimizer_state,
     load_tensors,
     optimizer_state,
@@ -51,6 +55,8 @@ CHECKPOINT_FILE, SPLIT_FILE, LOG_FILE, CONFIG_FILE = (
     "log.jsonl",
     "config.json",
 )
+#: Everything a run writes into its folder, and all that replacing a run deletes.
+RUN_FILES = (CHECKPOINT_FILE, MODEL_FILE, SPLIT_FILE, LOG_FILE, CONFIG_FILE)
 #: Keep the whole training set on the GPU when it takes at most this share of free memory.
 GPU_RESIDENT_SHARE = 0.25
 
@@ -309,33 +315,69 @@ class Trainer:
         }
         return tensors, meta
 
-    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> None:
+        """Continue from checkpoint ``path``; one that does not fit is one line naming it."""
         if meta.get("classes") != [str(n) for n in self.class_names]:
             raise ConfigError("the checkpoint was trained on other people than this split")
-        self.model.load_state_dict(unprefixed("model", tensors))
-        self.head.load_state_dict(unprefixed("head", tensors))
-        optim = {k: v.to(self.device) for k, v in unprefixed("optim", tensors).items()}
-        load_optimizer_state(self.optimizer, optim, meta["optimizer"])
-        if meta.get("scaler") and self.scaler.is_enabled():
-            self.scaler.load_state_dict(meta["scaler"])
-        torch.set_rng_state(tensors["rng/torch"])
-        self.generator.set_state(tensors["rng/augment"])
-        if "rng/cuda" in tensors and self.device.type == "cuda":
-            torch.cuda.set_rng_state(tensors["rng/cuda"], self.device)
-        self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
+        for part, module in (("model", self.model), ("head", self.head)):
+            check_tensors(
+                path, unprefixed(part, tensors), module.state_dict(), against="config.json"
+            )
+            module.load_state_dict(unprefixed(part, tensors))
+        try:
+            optim = {k: v.to(self.device) for k, v in unprefixed("optim", tensors).items()}
+            load_optimizer_state(self.optimizer, optim, meta["optimizer"])
+            if meta.get("scaler") and self.scaler.is_enabled():
+                self.scaler.load_state_dict(meta["scaler"])
+            torch.set_rng_state(tensors["rng/torch"])
+            self.generator.set_state(tensors["rng/augment"])
+            if "rng/cuda" in tensors and self.device.type == "cuda":
+                torch.cuda.set_rng_state(tensors["rng/cuda"], self.device)
+            epoch, step = int(meta["epoch"]), int(meta["step"])
+        except (AttributeError, KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise InputError(
+                path, f"optimiser or random state cannot be restored ({one_line(error)})"
+            ) from None
+        if not (0 <= epoch <= self.config.epochs and step >= 0):
+            raise InputError(path, f"epoch {epoch} / step {step} do not fit this run")
+        self.epoch, self.step = epoch, step
 
 
-def _prepare_run(run: Path, config: TrainConfig | None, resume: bool) -> TrainConfig:
+def _prepare_run(
+    run: Path,
+    config: TrainConfig | None,
+    *,
+    resume: bool,
+    overwrite: bool,
+    inputs: list[Path],
+) -> TrainConfig:
+    """The run's config; a new run's folder made ready without losing anyone's files.
+
+    An earlier run is replaced only under ``overwrite`` (see :func:`_clear_run`); a
+    folder holding other files is refused unless ``overwrite``, and then only the run's
+    file names in it are written.
+    """
     if resume:
         if not (run / CHECKPOINT_FILE).is_file():
             raise InputError(run, "no checkpoint.safetensors to resume from")
         return load_config(run / CONFIG_FILE)
     if config is None:
         raise ConfigError("a new run needs a config")
-    if (run / CHECKPOINT_FILE).exists() or (run / MODEL_FILE).exists():
-        raise InputError(run, "already holds a run; use --resume or choose another folder")
-    run.mkdir(parents=True, exist_ok=True)
+    if not overwrite and any((run / name).exists() for name in (CHECKPOINT_FILE, MODEL_FILE)):
+        raise InputError(
+            run,
+            "already holds a run; continue it with --resume, choose another folder, "
+            "or pass --overwrite to train a new run in its place",
+        )
+    prepare_output_folder(run, overwrite=overwrite, inputs=inputs)
     return config
+
+
+def _clear_run(run: Path) -> None:
+    """Delete an earlier run's files, once the new run's data has loaded, so a stale
+    checkpoint never meets the new config and a bad input does not cost the old run."""
+    for name in RUN_FILES:
+        (run / name).unlink(missing_ok=True)
 
 
 def _split(
@@ -347,22 +389,47 @@ def _split(
         train, val = read_split(split_file, data.subjects)
     else:
         train, val = identity_split(data.subjects, config.val_fraction, seed=config.seed)
-    (run / SPLIT_FILE).write_text(json.dumps({"train": train, "val": val}, indent=1) + "\n")
+    text = json.dumps({"train": train, "val": val}, indent=1) + "\n"
+    write_atomically(run / SPLIT_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return train, val
 
 
 def _append_log(path: Path, row: dict) -> None:
-    with path.open("a") as handle:
-        handle.write(json.dumps(row, sort_keys=True) + "\n")
+    with disk_errors(path):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def _write_log(path: Path, rows: list[dict]) -> None:
+    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _log_rows(path: Path) -> list[dict]:
+    """The rows of log.jsonl, each checked to be an object with a whole epoch number."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, ValueError) as error:
+        raise InputError(path, f"unreadable log ({error})") from None
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if not isinstance(row, dict) or type(row.get("epoch")) is not int:
+            raise InputError(path, f"line {number} is not a log row with a whole epoch number")
+        rows.append(row)
+    return rows
 
 
 def _trim_log(path: Path, last_epoch: int) -> None:
     """Drop log lines past the checkpoint (an interrupted epoch's), keep the rest."""
-    if not path.is_file():
-        return
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    kept = [r for r in rows if int(r.get("epoch", 0)) <= last_epoch]
-    path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+    if path.is_file():
+        _write_log(path, [r for r in _log_rows(path) if r["epoch"] <= last_epoch])
 
 
 def train_run(
@@ -371,6 +438,7 @@ def train_run(
     config: TrainConfig | None = None,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     split_file: str | Path | None = None,
     device: str | None = None,
     callback: Callback | None = None,
@@ -378,11 +446,13 @@ def train_run(
 ) -> list[dict]:
     """Train (or continue) the run in ``run_dir`` on ``maps_path``; return the log rows.
 
-    ``stop_after`` ends this call after that many epochs (the run stays resumable), which
-    is how an interrupted run is simulated.
+    ``overwrite`` lets a new run replace an earlier one, or share a folder with other
+    files. ``stop_after`` ends this call after that many epochs (the run stays
+    resumable), which is how an interrupted run is simulated.
     """
     run = Path(run_dir)
-    config = _prepare_run(run, config, resume)
+    inputs = [Path(maps_path)] + ([Path(split_file)] if split_file is not None else [])
+    config = _prepare_run(run, config, resume=resume, overwrite=overwrite, inputs=inputs)
     data = load_maps(maps_path, config.modality)
     size = data.maps.shape[-1]
     if size != config.size:
@@ -390,17 +460,19 @@ def train_run(
             f"{maps_path} holds {size} px maps but the model takes {config.size} px; "
             f"train with --size {size} or preprocess with --size {config.size}"
         )
+    if not resume:
+        _clear_run(run)
     train_people, val_people = _split(run, data, config, resume, split_file)
     train_idx, val_idx = split_indices(data.subjects, train_people, val_people)
     trainer = Trainer(config, data.subset(train_idx), data.subset(val_idx), device=device)
     log = run / LOG_FILE
     if resume:
         tensors, meta = load_tensors(run / CHECKPOINT_FILE)
-        trainer.load_state(tensors, meta)
+        trainer.load_state(tensors, meta, run / CHECKPOINT_FILE)
         _trim_log(log, trainer.epoch)
     else:
         save_config(config, run / CONFIG_FILE)
-        log.write_text("")
+        _write_log(log, [])
     if callback is not None:
         callback(
             "start",

@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from psface.options import positive_int
+
 HELP = "embed every sample of maps.h5 with a trained model into emb.h5"
 DESCRIPTION = """\
 Run a trained model (a `psface train` run folder) over every sample of a maps dataset,
 in batches, and write one L2-normalised embedding per sample with its quality score
 (the feature magnitude before normalisation; with MagFace, larger = better quality).
 The model's modality picks which maps are read.
+
+An existing OUT is replaced only with --overwrite, and never when it is one of the
+command's inputs (the maps file, the model's files). emb.h5 is written atomically: a
+failure leaves the previous file as it was.
 
 emb.h5 holds:
   embedding (N, 512) float32   quality (N,) float32
@@ -33,7 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("maps", type=Path, metavar="MAPS", help="maps dataset (maps.h5)")
     parser.add_argument("--model", required=True, type=Path, metavar="RUN", help="run folder")
     parser.add_argument("-o", "--out", required=True, type=Path, help="embeddings file to write")
-    parser.add_argument("--batch-size", type=int, default=256, help="default 256")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace OUT if it exists (never an input)"
+    )
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="default 256")
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
@@ -41,11 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from photostereo.maps_file import MapsFile
-    from psbase.errors import ConfigError
-    from recognition.embed import load_embedder, write_embeddings
+    from psbase.outputs import check_output_file
+    from recognition.embed import load_embedder, model_files, write_embeddings
 
-    if args.batch_size < 1:
-        raise ConfigError("--batch-size must be at least 1")
+    inputs = [args.maps, *model_files(args.model)]
+    check_output_file(args.out, overwrite=args.overwrite, inputs=inputs)
     embedder = load_embedder(args.model, device=args.device)
     with MapsFile(args.maps) as maps_file:
         embeddings, quality = embedder.embed_file(

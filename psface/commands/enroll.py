@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from psbase.errors import InputError
+from psface.options import number, positive_int
 
 HELP = "add people from a maps file to a gallery of templates"
 DESCRIPTION = """\
@@ -31,7 +32,16 @@ examples:
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="RUN", help="trained run folder")
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--batch-size", type=int, default=256, help="maps per batch (256)")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="maps per batch (256)")
+
+
+def add_timeout_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=number(0.0),
+        default=120.0,
+        help="seconds to wait for another writer of the gallery (120)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,11 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--gallery", required=True, type=Path, help="gallery file (.h5)")
     parser.add_argument("--subject", nargs="+", metavar="S", help="enrol only these people")
     parser.add_argument(
-        "--earliest", type=int, metavar="N", help="enrol only each person's earliest N sessions"
+        "--earliest",
+        type=positive_int,
+        metavar="N",
+        help="enrol only each person's earliest N sessions (N >= 1)",
     )
-    parser.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds to wait for another writer (120)"
-    )
+    add_timeout_arg(parser)
     parser.set_defaults(run=run)
 
 
@@ -83,10 +94,11 @@ def embed_rows(maps_path: Path, embedder, rows=None, batch_size: int = 256):
 
 
 def run(args: argparse.Namespace) -> int:
-    from gallery.store import enroll, read_gallery
+    from gallery.store import check_target, enroll, read_gallery
     from photostereo.maps_file import MapsFile
     from recognition.embed import load_embedder
 
+    check_target(args.gallery, must_exist=False)  # a maps file or model is refused untouched
     with MapsFile(args.maps) as maps:
         subject, session = maps.labels()
     rows = select_rows(subject, session, args.subject, args.earliest)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from psbase.errors import InputError
+from psface.options import integer, non_negative_int, positive_int
 
 HELP = "measure models on held-out people: ROC, EER, TAR@FAR, rank-1, CMC, mAP"
 DESCRIPTION = """\
@@ -25,8 +26,10 @@ removed, as a stranger would). 95% bootstrap intervals in brackets.
 
 REPORT receives report.json (INTERFACES.md keys, plus one entry per model under
 "models"), report.md (a table) and roc.png (log FAR), cmc.png, scores.png (genuine and
-impostor histograms). Give --model several times to compare models side by side, e.g.
-one per modality (image vs albedo vs normal vs depth vs normal+albedo).
+impostor histograms). A REPORT that already holds files is refused unless --overwrite,
+which replaces those five files and nothing else. Give --model several times to compare
+models side by side, e.g. one per modality (image vs albedo vs normal vs depth vs
+normal+albedo).
 
 examples:
   psface evaluate maps.h5 --model runs/normal -o report/
@@ -46,31 +49,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model", required=True, action="append", metavar="RUN", help="run folder (repeatable)"
     )
     parser.add_argument("-o", "--out", required=True, type=Path, help="report folder")
-    parser.add_argument("--enrol-sessions", type=int, default=1, help="sessions enrolled (1)")
-    parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates (200)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a REPORT folder that holds files (replacing the report's own)",
+    )
+    parser.add_argument(
+        "--enrol-sessions", type=positive_int, default=1, help="sessions enrolled (1)"
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=integer(0, 100_000),
+        default=200,
+        help="bootstrap replicates, 0 for none (200)",
+    )
     parser.add_argument(
         "--all-people", action="store_true", help="also evaluate people the model trained on"
     )
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="bootstrap seed (0)")
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--batch-size", type=int, default=256, help="maps per batch (256)")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="maps per batch (256)")
     parser.set_defaults(run=run)
 
 
 def trained_people(run_dir: Path) -> set[str]:
     """The run's training people from split.json; empty when it has none."""
     path = run_dir / "split.json"
-    if not path.is_file():
+    if not path.exists():
         return set()
     try:
-        return {str(s) for s in json.loads(path.read_text())["train"]}
-    except (ValueError, KeyError, TypeError) as error:
-        raise InputError(path, f"not a split file ({error})") from None
+        people = json.loads(path.read_text(encoding="utf-8"))["train"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(path, f'not a split file {{"train": [...], ...}} ({error})') from None
+    if not isinstance(people, list) or not all(isinstance(p, str) for p in people):
+        raise InputError(path, "its train entry is not a list of subject names")
+    return set(people)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.enrol_sessions < 1:
-        raise InputError(args.maps, "--enrol-sessions must be at least 1")
+    from psbase.outputs import prepare_output_folder
+    from recognition.embed import model_files
+
+    inputs = [args.maps, *(f for m in args.model for f in model_files(m))]
+    prepare_output_folder(args.out, overwrite=args.overwrite, inputs=inputs)
     out = evaluate_runs(
         args.maps,
         [Path(m) for m in args.model],
@@ -91,6 +112,23 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"wrote {out}/report.json, report.md, roc.png, cmc.png, scores.png")
     return 0
+
+
+def check_people(maps_path: Path, run_dir: Path, subject: np.ndarray) -> None:
+    """Refuse a set without impostor pairs (one person) or genuine pairs (one session each)."""
+    people, sessions = np.unique(subject, return_counts=True)
+    if people.size < 2:
+        raise InputError(
+            maps_path,
+            f"fewer than two people not used to train {run_dir}; "
+            "evaluate on other people or pass --all-people",
+        )
+    if sessions.max() < 2:
+        raise InputError(
+            maps_path,
+            f"each of the {people.size} people not used to train {run_dir} has one session, "
+            "so there are no genuine pairs to score; evaluate on people with two or more",
+        )
 
 
 def evaluate_runs(
@@ -118,12 +156,7 @@ def evaluate_runs(
             embedder = load_embedder(run_dir, device=device)
             seen = set() if all_people else trained_people(run_dir)
             rows = np.flatnonzero(~np.isin(subject, sorted(seen)))
-            if np.unique(subject[rows]).size < 2:
-                raise InputError(
-                    maps_path,
-                    f"fewer than two people not used to train {run_dir}; "
-                    "evaluate on other people or pass --all-people",
-                )
+            check_people(maps_path, run_dir, subject[rows])
             emb, quality = embedder.embed_file(
                 maps, rows, batch_size=batch_size, progress=sys.stderr.isatty()
             )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from psface.commands.enroll import add_timeout_arg
+
 HELP = "list, inspect or remove people in a gallery"
 DESCRIPTION = """\
 Housekeeping for a gallery file made by `psface enroll`.
@@ -34,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = actions.add_parser("remove", help="remove people", description="remove people")
     sub.add_argument("gallery", type=Path, metavar="GALLERY")
     sub.add_argument("subjects", nargs="+", metavar="SUBJECT")
-    sub.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a lock")
+    add_timeout_arg(sub)
     parser.set_defaults(run=run)
 
 

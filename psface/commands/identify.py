@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from psbase.errors import ConfigError
+from psbase.errors import InputError
 from psface.commands.enroll import add_model_args, embed_rows
+from psface.options import integer, number
 
 HELP = "search a gallery: ranked candidates for each session (1:N)"
 DESCRIPTION = """\
@@ -41,8 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("maps", type=Path, metavar="MAPS", help="maps dataset of the probes")
     add_model_args(parser)
     parser.add_argument("--gallery", required=True, type=Path, help="gallery file (.h5)")
-    parser.add_argument("-k", "--top", type=int, default=5, help="candidates per probe (5)")
-    parser.add_argument("--threshold", type=float, help="open set: below it, answer unknown")
+    parser.add_argument(
+        "-k", "--top", type=integer(1, 1000), default=5, help="candidates per probe, 1-1000 (5)"
+    )
+    parser.add_argument(
+        "--threshold", type=number(), help="open set: below this cosine, answer unknown"
+    )
     parser.add_argument("--per-session", action="store_true", help="search session templates")
     parser.add_argument(
         "--search", choices=("auto", "numpy", "faiss", "ivf"), default="auto", help="(auto)"
@@ -81,11 +86,19 @@ def run(args: argparse.Namespace) -> int:
     from gallery.store import read_gallery
     from recognition.embed import load_embedder
 
-    if args.top < 1:
-        raise ConfigError("-k must be at least 1")
     g = read_gallery(args.gallery)
+    if len(g) == 0:
+        raise InputError(
+            args.gallery, "holds no enrolled people; enrol some with `psface enroll` first"
+        )
     embedder = load_embedder(args.model, device=args.device)
     g.check_model(embedder.fingerprint, embedder.modality, str(args.model))
+    if g.dim != embedder.config.embedding_dim:
+        raise InputError(
+            args.gallery,
+            f"holds {g.dim}-dimensional templates but its model gives "
+            f"{embedder.config.embedding_dim}-dimensional embeddings; the file is damaged",
+        )
     emb, _, subject, session = embed_rows(args.maps, embedder, batch_size=args.batch_size)
     if args.per_session:
         templates, labels = g.templates, g.subject

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from psbase.errors import ConfigError
+from psface.options import integer, non_negative_int, number, positive_int
 
 HELP = "make synthetic people photographed under a multi-light rig, with ground truth"
 DESCRIPTION = """\
@@ -23,6 +24,11 @@ varies the head pose, position and scale, expression, spectacles, facial hair, e
 and sensor noise, with Photoface's attribute frequencies (written to lights.json under
 "attributes"). The same --seed gives the same data whatever --workers is.
 
+OUT must be new or empty: a folder that already holds files (an earlier data set, or
+anything else) is refused, unless --overwrite is given; then sessions of the same names
+are rewritten and nothing else in OUT is touched or deleted. An existing --preview
+sheet is replaced only with --overwrite too.
+
 Rigs: photoface (four lights 20 degrees around the camera, as that device), yale (the
 64 Extended Yale B dome directions), both defined in data/rigs/; ring:K (K lights evenly
 on a 30-degree cone); or the path of your own rig .json file (see data/rigs/README.md).
@@ -38,12 +44,11 @@ def _sessions(text: str) -> int | str:
     if text == "photoface":
         return text
     try:
-        value = int(text)
-    except ValueError:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f"--sessions takes a count or 'photoface', not {text!r}"
+            f"--sessions takes a count of at least 1 or 'photoface', not {text!r}"
         ) from None
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,7 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("out", type=Path, metavar="OUT", help="root folder to write sessions in")
     parser.add_argument(
-        "--subjects", type=int, default=10, metavar="N", help="number of people (default: 10)"
+        "--subjects",
+        type=integer(1, 1_000_000),
+        default=10,
+        metavar="N",
+        help="number of people (default: 10)",
     )
     parser.add_argument(
         "--sessions",
@@ -65,7 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="sessions per person, or 'photoface' to draw each person's "
         "count from the Photoface distribution (default: 4)",
     )
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, metavar="S", help="random seed (default: 0)"
+    )
     parser.add_argument(
         "--rig",
         default="photoface",
@@ -73,14 +84,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--size",
-        type=int,
+        type=integer(32, 4096),
         default=256,
         metavar="PX",
-        help="image width and height in pixels (default: 256)",
+        help="image width and height in pixels, 32-4096 (default: 256)",
     )
     parser.add_argument(
         "--workers",
-        type=int,
+        type=positive_int,
         default=os.cpu_count() or 1,
         metavar="N",
         help="worker processes (default: all cores)",
@@ -96,7 +107,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--specular",
-        type=float,
+        type=number(0.0),
         default=0.0,
         metavar="K",
         help="strength of specular highlights on the skin (default: 0)",
@@ -109,6 +120,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SHEET.png",
         help="also write a contact sheet of a few people",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into an OUT that holds files, replacing sessions of the same names",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -119,11 +135,8 @@ def run(args: argparse.Namespace) -> int:
     from photostereo.synthetic.generate import SynthConfig, generate
     from photostereo.synthetic.preview import contact_sheet
     from photostereo.synthetic.render import RenderSettings
+    from psbase.outputs import check_output_file, prepare_output_folder
 
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
-    if args.specular < 0:
-        raise ConfigError(f"--specular must not be negative, got {args.specular}")
     if args.preview is not None and args.preview.suffix.lower() != ".png":
         raise ConfigError(f"--preview {args.preview}: the contact sheet is written as a .png")
     settings = RenderSettings(specular=args.specular)
@@ -144,8 +157,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise ConfigError(f"{error}; see psface synth --help") from None
-    if args.out.exists() and not args.out.is_dir():
-        raise ConfigError(f"{args.out}: exists and is not a folder")
+    prepare_output_folder(args.out, overwrite=args.overwrite)
+    if args.preview is not None:
+        check_output_file(args.preview, overwrite=args.overwrite)
     folders = generate(args.out, config, workers=args.workers, progress=not args.quiet)
     people = len({f.parent.name for f in folders})
     line = (

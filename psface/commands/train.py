@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from psbase.errors import ConfigError
+from psface.options import integer, number, positive_number, probability
 
 HELP = "train a face embedder (iResNet, MagFace/ArcFace/CosFace/triplet) on maps.h5"
 DESCRIPTION = """\
@@ -29,6 +30,8 @@ on a CPU use a small input (--size 64) and perhaps --width 0.5.
 The learning rate warms up linearly for --warmup epochs, then decays on a cosine to
 zero. --resume RUN continues an interrupted run exactly where its last checkpoint left
 it (same batches, optimiser state and random streams); other options are then ignored.
+--out refuses a folder that holds an earlier run (continue it with --resume) or other
+files; --overwrite replaces the earlier run's files, and nothing else in the folder.
 
 examples:
   psface train maps.h5 --modality normal --out runs/normal
@@ -50,15 +53,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", "-o", type=Path, metavar="RUN", help="new run folder")
     target.add_argument("--resume", type=Path, metavar="RUN", help="continue this run")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="with --out: replace an earlier run there, or write into a folder holding files",
+    )
     model = parser.add_argument_group("model")
     model.add_argument("--backbone", choices=("iresnet18", "iresnet34", "iresnet50"))
-    model.add_argument("--size", type=int, help="input side in px (default: the maps' size)")
-    model.add_argument("--width", type=float, help="channel width multiplier (default 1)")
+    model.add_argument(
+        "--size", type=integer(16, 1024), help="input side in px (default: the maps' size)"
+    )
+    model.add_argument(
+        "--width", type=number(0.0, 16.0, low_open=True), help="channel width multiplier (1)"
+    )
     model.add_argument("--fusion", choices=("late", "early"), help="for joined modalities")
-    model.add_argument("--dropout", type=float, help="dropout before the FC (default 0)")
+    model.add_argument(
+        "--dropout", type=number(0.0, 1.0, high_open=True), help="dropout before the FC (0)"
+    )
     loss = parser.add_argument_group("loss")
     loss.add_argument("--loss", choices=("magface", "arcface", "cosface", "triplet"))
-    loss.add_argument("--scale", type=float, help="logit scale s (default 64)")
+    loss.add_argument("--scale", type=positive_number, help="logit scale s (default 64)")
     loss.add_argument(
         "--class-weighting",
         action="store_true",
@@ -67,25 +81,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     loss.add_argument(
         "--pk",
-        type=int,
+        type=integer(2),
         nargs=2,
         metavar=("P", "K"),
         help="triplet batches: P people x K samples (default 16 4)",
     )
     opt = parser.add_argument_group("optimisation")
-    opt.add_argument("--epochs", type=int, help="default 20")
-    opt.add_argument("--batch-size", type=int, help="default 128")
+    opt.add_argument("--epochs", type=integer(1, 100_000), help="default 20")
+    opt.add_argument("--batch-size", type=integer(2, 65_536), help="default 128")
     opt.add_argument("--optimizer", choices=("sgd", "adamw"), help="default adamw")
-    opt.add_argument("--lr", type=float, help="peak learning rate (default 2e-3)")
-    opt.add_argument("--weight-decay", type=float, help="default 0.05")
-    opt.add_argument("--warmup", type=float, dest="warmup_epochs", help="warm-up epochs (1)")
-    opt.add_argument("--seed", type=int, help="default 0")
+    opt.add_argument("--lr", type=positive_number, help="peak learning rate (default 2e-3)")
+    opt.add_argument("--weight-decay", type=number(0.0), help="default 0.05")
+    opt.add_argument("--warmup", type=number(0.0), dest="warmup_epochs", help="warm-up epochs (1)")
+    opt.add_argument("--seed", type=integer(0, 2**32 - 1), help="default 0")
     opt.add_argument("--no-augment", dest="augment", action="store_false", default=None)
     opt.add_argument(
         "--no-amp", dest="amp", action="store_false", default=None, help="full precision on CUDA"
     )
     data = parser.add_argument_group("split and device")
-    data.add_argument("--val-fraction", type=float, help="share of people held out (0.2)")
+    data.add_argument(
+        "--val-fraction", type=probability, help="share of people held out, in (0, 1) (0.2)"
+    )
     data.add_argument(
         "--split", type=Path, metavar="FILE", help='JSON {"train": [people], "val": [people]}'
     )
@@ -122,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     from recognition.train import train_run
 
     resume = args.resume is not None
+    if resume and args.overwrite:
+        raise ConfigError("--overwrite is for a new run (--out); --resume keeps its run")
     config = None if resume else build_config(args)
     run_dir = args.resume if resume else args.out
     bar: dict[str, tqdm] = {}
@@ -158,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir,
         config,
         resume=resume,
+        overwrite=args.overwrite,
         split_file=args.split,
         device=args.device,
         callback=report,

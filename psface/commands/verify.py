@@ -10,6 +10,7 @@ import numpy as np
 
 from psbase.errors import ConfigError, InputError
 from psface.commands.enroll import add_model_args
+from psface.options import number
 
 HELP = "compare two sessions: score and same/different decision (1:1)"
 DESCRIPTION = """\
@@ -42,8 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_args(parser)
     parser.add_argument("--maps", type=Path, help="maps file for SUBJECT/SESSION samples")
     choice = parser.add_mutually_exclusive_group()
-    choice.add_argument("--threshold", type=float, help="accept when score >= this")
-    choice.add_argument("--far", type=float, help="false-accept rate, calibrated on --calibration")
+    choice.add_argument("--threshold", type=number(), help="accept when score >= this cosine")
+    choice.add_argument(
+        "--far",
+        type=number(0.0, 1.0, low_open=True),
+        help="false-accept rate in (0, 1], calibrated on --calibration",
+    )
     parser.add_argument("--calibration", type=Path, help="labelled maps file for --far")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(run=run)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -15,7 +17,6 @@ import numpy as np
 import pytest
 
 from gallery.store import (
-    GalleryLockedError,
     ModelMismatchError,
     enroll,
     gallery_lock,
@@ -24,6 +25,7 @@ from gallery.store import (
 )
 from gallery.templates import aggregate, l2_normalise
 from psbase.errors import InputError
+from psbase.lock import LockedError
 
 ROOT = Path(__file__).resolve().parents[2]
 FP = "a" * 64
@@ -154,11 +156,59 @@ def test_lock_wait_then_timeout(tmp_path):
     messages: list[str] = []
     with gallery_lock(path):
         start = time.monotonic()
-        with pytest.raises(GalleryLockedError, match="still locked by another process"):
+        with pytest.raises(LockedError, match="still locked by another process"):
             enroll(path, *batch(1, 1), **MODEL, timeout=0.3, on_wait=messages.append)
         assert time.monotonic() - start >= 0.3
     assert len(messages) == 1 and "waiting" in messages[0]
     enroll(path, *batch(1, 1), **MODEL)  # free again
+
+
+def test_gallery_and_lock_are_owner_only(tmp_path):
+    path = tmp_path / "g.h5"
+    enroll(path, *batch(2, 1), **MODEL)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "g.h5.lock").stat().st_mode) == 0o600
+
+
+def test_stale_temporaries_are_swept_under_the_lock_and_nothing_else(tmp_path):
+    path = tmp_path / "g.h5"
+    enroll(path, *batch(2, 1), **MODEL)
+    stale = tmp_path / ".g.h5.k3x_9a0b.tmp"  # what a killed writer leaves
+    stale.write_bytes(b"templates of a killed write")
+    mine = [tmp_path / ".g.h5.notes.tmp", tmp_path / ".other.h5.k3x_9a0b.tmp"]
+    for p in mine:
+        p.write_text("not psface's")
+    remove(path, ["s000"])
+    assert not stale.exists()
+    assert all(p.read_text() == "not psface's" for p in mine)
+
+
+def test_a_folder_or_a_foreign_file_is_not_a_gallery(tmp_path):
+    with pytest.raises(InputError, match="is a folder, not a gallery file"):
+        enroll(tmp_path, *batch(1, 1), **MODEL)
+    foreign = tmp_path / "notes.h5"
+    foreign.write_bytes(b"plain text")
+    with pytest.raises(InputError, match="not a psface gallery"):
+        remove(foreign, ["s000"])
+    assert foreign.read_bytes() == b"plain text"
+    assert not (tmp_path / "notes.h5.lock").exists()
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        (np.array([1, 2]), "attribute schema_version is not a single int; it holds an array"),
+        ("1", "attribute schema_version is not a single int"),
+        (np.int64(0), "schema version 0 is not one psface writes"),
+    ],
+)
+def test_odd_header_attributes_are_one_line(tmp_path, value, words):
+    path = tmp_path / "g.h5"
+    enroll(path, *batch(1, 1), **MODEL)
+    with h5py.File(path, "a") as handle:
+        handle.attrs["schema_version"] = value
+    with pytest.raises(InputError, match=re.escape(words)):
+        read_gallery(path)
 
 
 # ---------------------------------------------------------------------------------------
@@ -195,7 +245,7 @@ def wait_for_temp(gallery: Path, proc: subprocess.Popen, timeout: float = 20.0) 
     """Poll until the writer's temporary file exists; False if the writer ended first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        if any(gallery.parent.glob(f".{gallery.name}.tmp-*")):
+        if any(gallery.parent.glob(f".{gallery.name}.*.tmp")):
             return True
         time.sleep(0.001)
     return False
@@ -240,7 +290,7 @@ def test_kill_during_enrolment_leaves_before_or_after(tmp_path):
     assert outcomes[:2] == ["before", "before"]
     # The killed writers left no lock behind, and the next writer clears their temp files.
     enroll(path, *batch(1, 1, dim=256, prefix="z"), **MODEL, timeout=5)
-    assert not list(tmp_path.glob(".g.h5.tmp-*"))
+    assert not list(tmp_path.glob(".g.h5.*.tmp"))
 
 
 CONCURRENT = textwrap.dedent(

@@ -35,9 +35,7 @@ def test_synth_writes_sessions_and_a_preview(tmp_path, capsys):
 @pytest.mark.parametrize(
     "options, words",
     [
-        (["--subjects", "0"], "subjects"),
         (["--rig", "ring:2"], "ring:K"),
-        (["--workers", "0"], "workers"),
         (["--preview", "sheet.jpg"], ".png"),
     ],
 )
@@ -46,3 +44,58 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys, options, words):
     err = capsys.readouterr().err.strip()
     assert code == 1
     assert err.count("\n") == 0 and words in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "options, option",
+    [
+        (["--subjects", "0"], "--subjects"),
+        (["--sessions", "0"], "--sessions"),
+        (["--workers", "0"], "--workers"),
+        (["--size", "16"], "--size"),
+        (["--seed", "-1"], "--seed"),
+        (["--specular", "nan"], "--specular"),
+    ],
+)
+def test_out_of_range_options_are_refused_while_parsing(tmp_path, capsys, options, option):
+    with pytest.raises(SystemExit) as stop:
+        main(["synth", str(tmp_path / "x"), "--quiet", *options])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2
+    assert err.count("\n") == 0 and f"argument {option}" in err
+    assert not (tmp_path / "x").exists()
+
+
+SMALL = ["--subjects", "1", "--sessions", "1", "--size", "32", "--workers", "1", "--quiet"]
+
+
+def test_an_out_folder_with_files_is_refused_and_never_cleared(tmp_path, capsys):
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(["synth", str(out), *SMALL]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "already holds files" in err and "--overwrite" in err
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert main(["synth", str(out), *SMALL, "--overwrite"]) == 0
+    assert (out / "notes.txt").read_text() == "mine"
+    assert len(list(out.glob("*/*/lights.json"))) == 1
+
+
+def test_existing_sessions_and_sheets_are_not_replaced_silently(tmp_path, capsys):
+    out, sheet = tmp_path / "data", tmp_path / "sheet.png"
+    sheet.write_bytes(b"my picture")
+    assert main(["synth", str(out), *SMALL]) == 0
+    lights = next(out.glob("*/*/lights.json"))
+    before = lights.read_bytes()
+    lights.write_text(before.decode().replace('"attributes"', '"attributes_edited"'))
+    edited = lights.read_bytes()
+    capsys.readouterr()
+    assert main(["synth", str(out), *SMALL, "--seed", "1"]) == 1
+    assert "already holds files" in capsys.readouterr().err
+    assert lights.read_bytes() == edited
+    other = tmp_path / "other"
+    assert main(["synth", str(other), *SMALL, "--preview", str(sheet)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "sheet.png" in err and "already exists" in err
+    assert sheet.read_bytes() == b"my picture"
