@@ -46,3 +46,9 @@ def record_traceback(context: str, text: str) -> str:
     except OSError:
         return "nowhere (the log folder is not writable; rerun with --debug)"
     return str(log)
+
+
+def unexpected(context: str, summary: str, trace: str) -> str:
+    """The one line for an error psface did not foresee: ``summary`` and where its
+    traceback ``trace`` was kept (see :func:`record_traceback`)."""
+    return f"{summary} (unexpected; traceback in {record_traceback(context, trace)})"
