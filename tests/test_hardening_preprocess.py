@@ -6,6 +6,7 @@ files. Each test checks that nothing finished was lost and that the user reads o
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -16,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import h5py
 import numpy as np
 import pytest
@@ -38,7 +40,7 @@ from photostereo.maps_file import (
 from photostereo.preprocess import PreprocessConfig, process_chunk
 from psbase.errors import ConfigError, InputError, PsfaceError
 from psface.cli import main
-from tests.fixtures import write_canonical_sphere, write_yaleb_sphere
+from tests.fixtures import write_canonical_sphere, write_photoface_sphere, write_yaleb_sphere
 
 SIZE = 32
 CONFIG = PreprocessConfig(size=SIZE, detect=False)
@@ -127,6 +129,44 @@ def test_any_exception_of_one_session_is_one_listed_line_and_the_rest_is_written
     assert "Traceback" in text and "in process" in text and "LinAlgError" in text
     assert "in load" in text and "KeyError" in text
     assert sources(out) == [s for s in (f"{n}/v1" for n in first(12)) if s not in failed]
+
+
+def test_the_reported_bad_inputs_fail_their_sessions_and_the_rest_is_written(spheres, tmp_path):
+    """Issue 9's reproductions, unpatched, in a real process: a NaN light direction
+    (was LinAlgError and no file), an overflowing LightSource.m value, odd bytes in
+    metadataII.txt and a truncated JPEG, beside good sessions."""
+    root = some(spheres, tmp_path / "root", first(3))
+    nan = write_canonical_sphere(root / "nan" / "v1", size=64)
+    spec = json.loads((nan / "lights.json").read_text())
+    spec["lights"][1]["direction"][0] = float("nan")
+    (nan / "lights.json").write_text(json.dumps(spec))  # Python writes NaN unquoted
+    write_photoface_sphere(
+        root / "overflow" / "v1",
+        lights_text="zenith = [1e400 30 30 30];\nazimuth = [0 90 180 270];\n",
+    )
+    odd = write_photoface_sphere(root / "odd" / "v1")
+    (odd / "metadataII.txt").write_bytes(b"Gender: f\xe9male\x00\nPose: \xb2\nEmotion: \xff\n")
+    jpeg = write_canonical_sphere(root / "jpeg" / "v1", size=64)
+    capture = cv2.imread(str(jpeg / "l2.png"), cv2.IMREAD_UNCHANGED)
+    encoded = cv2.imencode(".jpg", capture)[1].tobytes()
+    (jpeg / "l2.png").unlink()
+    (jpeg / "l2.jpg").write_bytes(encoded[: len(encoded) // 2])
+    spec = json.loads((jpeg / "lights.json").read_text())
+    spec["lights"][2]["image"] = "l2.jpg"
+    (jpeg / "lights.json").write_text(json.dumps(spec))
+    out = tmp_path / "maps.h5"
+    done = psface(str(root), "-o", str(out), *FLAGS)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    failed = sorted(line for line in done.stderr.splitlines() if line.startswith("failed: "))
+    assert len(failed) == 3 and len(done.stderr.splitlines()) == 3
+    assert failed[0].startswith("failed: jpeg/v1: ") and "l2.jpg: cannot be read" in failed[0]
+    assert failed[1].startswith("failed: nan/v1: ") and "three finite numbers" in failed[1]
+    assert failed[2].startswith("failed: overflow/v1: ") and "LightSource.m" in failed[2]
+    assert sources(out) == ["odd/v1", *(f"{n}/v1" for n in first(3))]
+    with MapsFile(out) as maps:
+        attributes = json.loads(maps.handle["meta"]["attributes"].asstr()[0])
+    assert attributes["gender"] == "f\ufffdmale\ufffd" and attributes["pose"] == "\ufffd"
 
 
 def test_a_detection_batch_that_fails_fails_only_the_session_that_breaks_it(
