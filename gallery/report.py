@@ -20,7 +20,7 @@ import numpy as np
 
 from gallery.metrics import REPORT_FARS, far_key
 from psbase.atomic import write_atomically
-from psbase.outputs import FOLDER_MODE
+from psbase.outputs import make_folders
 
 
 def build_report(models: list[dict], *, protocol: dict) -> dict:
@@ -160,7 +160,7 @@ def write_report(out: str | Path, report: dict, names: list[str], curves: list[d
     one may be written into (:func:`psbase.outputs.prepare_output_folder`).
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+    make_folders(out)
     texts = {"report.json": json.dumps(report, indent=1) + "\n", "report.md": markdown(report)}
     for name, text in texts.items():
         write_atomically(out / name, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))

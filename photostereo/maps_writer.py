@@ -51,9 +51,10 @@ COPY_BATCH = 256
 def check_maps_output(path: str | Path, root: str | Path) -> Path:
     """Refuse, before any work, an ``-o`` that cannot be this run's maps file.
 
-    A folder, a file in a missing folder, and anything inside ROOT (the captures are
-    the input; psface never writes among them). An existing file is checked later,
-    under the lock: a maps file of the same folder is resumed, anything else refused.
+    A folder, a file in a missing folder, anything inside ROOT (the captures are the
+    input; psface never writes among them), and an existing file that is not a maps
+    file (refused here, so that not even a lock file is left beside it). An existing
+    maps file is checked again under the lock: of the same folder it is resumed.
     """
     path = check_output_file(path, overwrite=True)
     target, base = path.resolve(), Path(root).resolve()
@@ -61,6 +62,8 @@ def check_maps_output(path: str | Path, root: str | Path) -> Path:
         raise InputError(
             path, f"is inside the folder of sessions {root}; write the maps file outside it"
         )
+    if path.exists():
+        _open_existing(path).close()
     return path
 
 
@@ -93,6 +96,16 @@ def open_writer(
         yield MapsWriter(path, attributes, root=root, append=append)
 
 
+def _open_existing(path: Path) -> MapsFile:
+    """An existing output opened as a maps file, or refused with the file left as it is."""
+    try:
+        return MapsFile(path)
+    except InputError as error:
+        raise InputError(
+            path, f"{error.problem}; it is left as it is: write to another file"
+        ) from None
+
+
 class MapsWriter:
     """Checkpointing writer of one maps file, for one configuration and source folder.
 
@@ -120,13 +133,7 @@ class MapsWriter:
 
     def _check_existing(self, append: bool) -> set[str]:
         """The keys of the sessions already in the file, after checking it is ours to add to."""
-        try:
-            maps = MapsFile(self.path)
-        except InputError as error:
-            raise InputError(
-                self.path, f"{error.problem}; it is left as it is: write to another file"
-            ) from None
-        with maps:
+        with _open_existing(self.path) as maps:
             for key in ("size", "config"):
                 have, want = _attr(maps.handle.attrs.get(key)), self.attributes[key]
                 if have != want:

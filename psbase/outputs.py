@@ -7,8 +7,9 @@ any work starts, so a long run does not fail at its last step.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from psbase.errors import InputError
@@ -65,10 +66,38 @@ def prepare_output_folder(
             "the files psface writes there",
         )
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+        make_folders(path)
     except OSError as error:
         raise InputError(path, f"cannot create the folder ({error.strerror})") from None
     return path
+
+
+def make_folders(path: str | Path) -> Path:
+    """``mkdir -p`` whose every new folder is owner-only (``Path.mkdir`` gives the
+    parents the default mode)."""
+    path = Path(path)
+    for folder in reversed([path, *path.parents]):
+        if not folder.is_dir():
+            folder.mkdir(mode=FOLDER_MODE, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def output_folder(
+    path: str | Path, *, overwrite: bool = False, inputs: Iterable[str | Path] = ()
+) -> Iterator[Path]:
+    """:func:`prepare_output_folder` for the block; if the block fails and the folder was
+    created for it and is still empty, it is removed again: a failed run leaves nothing."""
+    path = Path(path)
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    folder = prepare_output_folder(path, overwrite=overwrite, inputs=inputs)
+    try:
+        yield folder
+    except BaseException:
+        for created in missing:  # deepest first; stops at the first that holds anything
+            if created.is_dir() and not any(created.iterdir()):
+                created.rmdir()
+        raise
 
 
 def _same_file(a: Path, b: Path) -> bool:

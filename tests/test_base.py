@@ -15,7 +15,7 @@ from psbase.errors import InputError, ResourceError, one_line
 from psbase.hdf5 import WriteGuard
 from psbase.labels import safe_component
 from psbase.lock import LockedError, exclusive_lock
-from psbase.outputs import check_output_file, prepare_output_folder
+from psbase.outputs import check_output_file, output_folder, prepare_output_folder
 from psface.cli import main
 from tests.tmpfs import small_tmpfs
 
@@ -114,6 +114,7 @@ def test_output_folder_guards(tmp_path):
         prepare_output_folder(tmp_path / "in" / "out", inputs=[tmp_path / "in"])
     made = prepare_output_folder(tmp_path / "new" / "deep")
     assert made.is_dir() and made.stat().st_mode & 0o777 == 0o700
+    assert made.parent.stat().st_mode & 0o777 == 0o700
 
 
 def test_a_second_writer_gets_one_line_after_the_timeout(tmp_path):
@@ -203,3 +204,26 @@ def test_the_hdf5_write_guard_reads_back_what_the_full_disk_refused():
         guard.close()
         with pytest.raises(OSError):
             guard.raise_error()
+
+
+def test_a_failed_run_leaves_no_folder_it_created(tmp_path):
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with pytest.raises(RuntimeError), output_folder(kept / "a" / "b") as folder:
+        assert folder.is_dir()
+        raise RuntimeError("the stage failed")
+    assert list(kept.iterdir()) == []  # a/ and a/b/ made for the run are gone, kept/ stays
+    with pytest.raises(RuntimeError), output_folder(kept / "c") as folder:
+        (folder / "half.npy").write_bytes(b"x")
+        raise RuntimeError("after writing")
+    assert (kept / "c" / "half.npy").is_file()  # what was written is never deleted
+
+
+def test_evaluate_on_a_bad_input_leaves_no_report_folder(tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not maps")
+    (tmp_path / "run").mkdir()
+    report = tmp_path / "report"
+    assert main(["evaluate", str(notes), "--model", str(tmp_path / "run"), "-o", str(report)]) == 1
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not report.exists()

@@ -41,6 +41,7 @@ from photostereo.preprocess import PreprocessConfig, process_chunk
 from psbase.errors import ConfigError, InputError, PsfaceError
 from psface.cli import main
 from tests.fixtures import write_canonical_sphere, write_photoface_sphere, write_yaleb_sphere
+from tests.tmpfs import small_tmpfs
 
 SIZE = 32
 CONFIG = PreprocessConfig(size=SIZE, detect=False)
@@ -249,23 +250,6 @@ def test_a_failed_dask_task_lists_its_sessions_and_the_others_are_written(
 # --- 2. a full disk ------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def small_disk(folder: Path, size: str):
-    """A tmpfs of ``size`` mounted on ``folder`` (root only); skips the test elsewhere."""
-    folder.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
-
-
 def assert_refused_for_space(run: subprocess.CompletedProcess, out: Path) -> None:
     assert run.returncode == 1, run.stderr  # not 139: HDF5 used to crash closing the file
     assert run.stderr.splitlines() == [
@@ -277,7 +261,7 @@ def assert_refused_for_space(run: subprocess.CompletedProcess, out: Path) -> Non
 
 def test_a_full_disk_is_one_line_and_keeps_the_previous_file(spheres, tmp_path):
     root = some(spheres, tmp_path / "root", first(6))
-    with small_disk(tmp_path / "disk", "512k") as disk:
+    with small_tmpfs(512) as disk:
         out = disk / "maps.h5"
         assert psface(str(root), "-o", str(out), *FLAGS).returncode == 0
         before = out.read_bytes()

@@ -1,7 +1,7 @@
 """Memory a session will need, estimated from its captures' headers before any is decoded.
 
 Reconstruction needs far more memory than the captures take on disk (four 8000 x 8000
-JPEGs of a few MB need about 31 GB), and a machine that runs out part-way either kills
+JPEGs of a few MB need about 37 GB), and a machine that runs out part-way either kills
 the process or fails with a traceback after minutes of swapping. So each reader asks
 :func:`check_memory` first: it reads only the header of each capture (Pillow's plugins
 parse the size without decoding pixels) and refuses the session in one line when the
@@ -17,10 +17,11 @@ reconstructing and writing one session with the default solver (shadow) and inte
     8        452           416
 
 Each light adds about 4 bytes per pixel (its float32 capture); the masked
-integrator's sparse system is most of the rest. The constants give 480 and 520 bytes
-per pixel for 4 and 8 lights, 10 to 25% above every measurement; the plain and robust
-solvers measured within 2% of the default, and the dct and fft integrators need about
-half, so the estimate errs high.
+integrator's sparse system is most of the rest. The same 1000 x 1000 session peaked at
+up to 517 bytes per pixel on a busy machine (the allocator's per-thread arenas), so the
+constants give 580 and 620 bytes per pixel for 4 and 8 lights, at least 12% above every
+measurement; the plain and robust solvers measured within 2% of the default, and the
+dct and fft integrators need about half, so the estimate errs high.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from psbase.errors import ResourceError
 #: Bytes per pixel of each capture: the decoded captures and the solver's copy of them.
 PER_LIGHT = 10
 #: Bytes per pixel of the frame: normals, albedo, diagnostics and the integrator's system.
-PER_PIXEL = 440
+PER_PIXEL = 540
 #: Share of the machine's memory a session may take unless the caller says otherwise.
 DEFAULT_FRACTION = 0.5
 #: Pillow's readers for the formats psface accepts (see ``IMAGE_SUFFIXES``).

@@ -24,6 +24,7 @@ from photostereo.session import (
 )
 from psbase.atomic import write_atomically
 from psbase.errors import InputError
+from psbase.outputs import make_folders
 
 LIGHTS_FILE = "lights.json"
 #: Files beside the captures that are not captures (ground truth of synthetic sessions).
@@ -213,7 +214,7 @@ def write_canonical(
     last, so a folder without it was interrupted and holds no session.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folders(folder)
     names = [f"l{k}{suffix}" for k in range(session.n_lights)]
     pixels = session.images if rgb_images is None else rgb_images
     for name, image in zip(names, pixels, strict=True):

@@ -12,6 +12,7 @@ from photostereo.io.mesh import write_ply
 from photostereo.preview import albedo_to_rgb, depth_to_rgb, normal_to_rgb
 from photostereo.reconstruct import Reconstruction
 from psbase.atomic import write_atomically
+from psbase.outputs import make_folders
 
 
 def write_reconstruction(out: Path, rec: Reconstruction, *, summary: dict) -> None:
@@ -21,7 +22,7 @@ def write_reconstruction(out: Path, rec: Reconstruction, *, summary: dict) -> No
     means the folder is complete.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folders(out)
     arrays = {
         "normal": rec.normals,
         "albedo": rec.albedo,

@@ -11,7 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from psbase.errors import InputError
-from psbase.outputs import FOLDER_MODE
+from psbase.outputs import make_folders
 from psface.options import integer, non_negative_int, number
 
 HELP = "the whole pipeline on synthetic people: synth, preprocess, train, evaluate"
@@ -163,6 +163,6 @@ def prepare_demo_folder(out: Path, *, overwrite: bool) -> Path:
                 shutil.rmtree(target)
             elif target.exists() or target.is_symlink():
                 target.unlink()
-    out.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+    make_folders(out)
     (out / MARKER).write_text("made by psface demo; --overwrite may clear this folder\n")
     return out

@@ -87,22 +87,22 @@ def trained_people(run_dir: Path) -> set[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from psbase.outputs import prepare_output_folder
+    from psbase.outputs import output_folder
     from recognition.embed import model_files
 
     inputs = [args.maps, *(f for m in args.model for f in model_files(m))]
-    prepare_output_folder(args.out, overwrite=args.overwrite, inputs=inputs)
-    out = evaluate_runs(
-        args.maps,
-        [Path(m) for m in args.model],
-        args.out,
-        enrol_sessions=args.enrol_sessions,
-        bootstrap=args.bootstrap,
-        all_people=args.all_people,
-        seed=args.seed,
-        device=args.device,
-        batch_size=args.batch_size,
-    )
+    with output_folder(args.out, overwrite=args.overwrite, inputs=inputs):
+        out = evaluate_runs(
+            args.maps,
+            [Path(m) for m in args.model],
+            args.out,
+            enrol_sessions=args.enrol_sessions,
+            bootstrap=args.bootstrap,
+            all_people=args.all_people,
+            seed=args.seed,
+            device=args.device,
+            batch_size=args.batch_size,
+        )
     report = json.loads((out / "report.json").read_text())
     for e in report["models"]:
         v, i = e["verification"], e["identification"]

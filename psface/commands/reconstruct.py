@@ -25,7 +25,7 @@ from photostereo.solvers import SOLVERS
 from psbase.errors import InputError, PsfaceError, one_line
 from psbase.failures import unexpected
 from psbase.labels import safe_component
-from psbase.outputs import prepare_output_folder
+from psbase.outputs import output_folder, prepare_output_folder
 from psface.options import positive_number
 
 HELP = "photometric stereo: sessions to normal, albedo and depth maps"
@@ -113,15 +113,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_single(ref: SessionRef, args: argparse.Namespace, max_bytes: int | None) -> int:
     """One session straight into OUT; any failure is the command's error."""
-    existed = args.out.exists()
-    out = prepare_output_folder(args.out, overwrite=args.overwrite, inputs=[ref.path])
-    try:
+    with output_folder(args.out, overwrite=args.overwrite, inputs=[ref.path]) as out:
         rec, summary = _reconstructed(ref, args, max_bytes)
         write_reconstruction(out, rec, summary=summary)
-    except BaseException:
-        if not existed and not any(out.iterdir()):
-            out.rmdir()  # the empty folder this run made; nothing of the user's
-        raise
     print(f"wrote {out}/ (normal, albedo, depth, mask, previews, mesh.ply)")
     return 0
 
