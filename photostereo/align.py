@@ -31,6 +31,11 @@ TEMPLATE_112 = np.array(
 )
 
 
+#: Largest weight an invalid input pixel may have in a warped pixel still counted valid:
+#: below one step of a 16-bit capture, and above float32 rounding of a full weight.
+MASK_TOLERANCE = 1e-5
+
+
 def template(size: int) -> np.ndarray:
     """The five landmarks (5, 2) of a ``size`` x ``size`` crop."""
     return TEMPLATE_112 * (size / 112.0)
@@ -82,9 +87,39 @@ def warp_image(image: np.ndarray, matrix: np.ndarray, size: int, *, nearest: boo
     )
 
 
+def warp_valid(
+    valid: np.ndarray | None, matrix: np.ndarray, size: int, shape: tuple[int, int]
+) -> np.ndarray:
+    """Warp an observation validity mask as :func:`warp_image` warps the captures.
+
+    ``valid`` is (K, H, W) bool or None (all valid) for captures of ``shape`` (H, W);
+    the result is (K, size, size), or (size, size) when ``valid`` is None, since every
+    capture then shares it. An output pixel is valid only if every input pixel that
+    :func:`warp_image` mixes into it is valid and inside the capture: the mask is warped
+    as a float with the same pre-blur and bilinear weights (zero outside the frame), and
+    kept where it is 1. A weight below ``MASK_TOLERANCE`` (below one 16-bit step, the
+    far tail of the pre-blur's Gaussian) counts as not touching.
+    """
+    inside = warp_image(np.ones(shape, np.float32), matrix, size) >= 1.0 - MASK_TOLERANCE
+    if valid is None:
+        return inside
+    out = np.repeat(inside[None], len(valid), axis=0)
+    for k in np.flatnonzero(~valid.all(axis=(1, 2))):
+        warped = warp_image(valid[k].astype(np.float32), matrix, size)
+        out[k] &= warped >= 1.0 - MASK_TOLERANCE
+    return out
+
+
 def align_session(session: CaptureSession, matrix: np.ndarray, size: int) -> CaptureSession:
-    """The session as a camera rolled and zoomed onto the crop would have captured it."""
+    """The session as a camera rolled and zoomed onto the crop would have captured it.
+
+    ``valid`` is warped conservatively (:func:`warp_valid`): a crop pixel mixed from a
+    saturated pixel, or from outside the capture, is not an observation.
+    """
     images = np.stack([warp_image(image, matrix, size) for image in session.images])
+    valid = warp_valid(session.valid, matrix, size, session.shape)
+    if valid.ndim == 2:  # one mask for every capture: a view, not K copies
+        valid = np.broadcast_to(valid, images.shape)
     return CaptureSession(
         images=images,
         directions=rotate_vectors(session.directions, matrix),
@@ -95,6 +130,8 @@ def align_session(session: CaptureSession, matrix: np.ndarray, size: int) -> Cap
         source=session.source,
         image_names=session.image_names,
         saturation=session.saturation,
+        response=session.response,
+        valid=valid,
     )
 
 

@@ -30,6 +30,7 @@ from photostereo.align import align_session, centre_crop_transform, similarity_t
 from photostereo.detect import Detection, FaceDetector, detection_picture
 from photostereo.io.discover import SessionRef, load_session
 from photostereo.reconstruct import reconstruct
+from photostereo.response import Response, parse_response
 from photostereo.session import CaptureSession
 from psbase.errors import ConfigError, InputError, PsfaceError, one_line
 
@@ -38,19 +39,40 @@ STEPS = ("read", "detect", "align", "solve", "integrate")
 
 @dataclass(frozen=True)
 class PreprocessConfig:
-    """Everything that shapes the maps; stored in the file so runs never mix."""
+    """Everything that shapes the maps; stored in the file so runs never mix.
+
+    ``response`` is the ``--response`` asked for (``linear``, ``srgb``, ``gamma:G``), or
+    None to decode each session by what it declares, else as linear. It is stored only
+    when given, so the configuration of a run without it is the one files made before
+    the option existed hold, and those files still resume.
+    """
 
     size: int = 112
     detect: bool = True
     solver: str = "shadow"
     integrator: str = "masked"
+    response: str | None = None
 
     def __post_init__(self) -> None:
         if not 32 <= self.size <= 1024:
             raise ConfigError(f"--size must be between 32 and 1024 pixels, got {self.size}")
+        if self.response is not None:
+            try:
+                text = str(parse_response(self.response))
+            except ValueError as error:
+                raise ConfigError(f"--response {error}") from None
+            object.__setattr__(self, "response", text)
+
+    @property
+    def camera_response(self) -> Response | None:
+        """The asked-for response, parsed; None when the sessions decide."""
+        return None if self.response is None else parse_response(self.response)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        settings = asdict(self)
+        if self.response is None:
+            del settings["response"]
+        return json.dumps(settings, sort_keys=True)
 
 
 @dataclass
@@ -79,11 +101,12 @@ def process_chunk(
     """
     outcomes = [SessionOutcome(source=session_key(ref, root)) for ref in refs]
     sessions: list[CaptureSession | None] = []
+    response = config.camera_response
     for ref, outcome in zip(refs, outcomes, strict=True):
         start = time.perf_counter()
         session = None
         with _session_failure(outcome):
-            session = load_session(ref, max_bytes=max_bytes)
+            session = load_session(ref, max_bytes=max_bytes, response=response)
         sessions.append(session)
         outcome.timings["read"] = time.perf_counter() - start
     detections = _detect_chunk(sessions, outcomes) if config.detect else [None] * len(sessions)

@@ -54,7 +54,11 @@ def reconstruct(
     integrator: str = "masked",
     mask: np.ndarray | None = None,
 ) -> Reconstruction:
-    """Normals, albedo and depth of ``session``; ``mask`` restricts the solve if given."""
+    """Normals, albedo and depth of ``session``; ``mask`` restricts the solve if given.
+
+    The solver leaves out the observations ``session.valid`` marks invalid (saturated
+    in the stored capture, or warped from a saturated pixel or from outside it).
+    """
     start = time.perf_counter()
     result = solve(
         session.images,
@@ -63,6 +67,7 @@ def reconstruct(
         intensities=session.intensities,
         mask=mask,
         saturation=session.saturation,
+        valid=session.valid,
     )
     region = surface_mask(session.images, result.mask)
     normals = np.where(region[..., None], result.normals, 0.0).astype(np.float32)

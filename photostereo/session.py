@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from photostereo.lights import check_light_geometry, normalize_directions
+from photostereo.response import LINEAR, Response, parse_response
 from psbase.errors import InputError
 
 #: Captures at or above this fraction of full scale are treated as saturated.
@@ -53,7 +54,8 @@ class CaptureSession:
     Attributes
     ----------
     images : (K, H, W) float32
-        Captures scaled to [0, 1] by their bit depth (RGB is converted to luminance).
+        Captures in linear radiance: scaled to [0, 1] by their bit depth, decoded by
+        ``response``, RGB reduced to luminance (Yale B: ambient image subtracted).
     directions : (K, 3) float32
         Unit vectors from the surface toward each light, in the image frame
         (x right, y up, z toward the camera).
@@ -68,7 +70,19 @@ class CaptureSession:
     image_names : tuple of str
         File name of each capture, in the order of ``images``.
     saturation : float
-        Level at or above which a pixel is saturated (``inf`` for float captures).
+        Level, in ``images``' units, at or above which a stored capture was saturated
+        (``inf`` for float captures). Superseded by ``valid``, which is taken before
+        ambient subtraction and warps move clipped pixels below this level.
+    response : Response or str
+        The camera response the stored captures were decoded with (``linear``,
+        ``srgb``, ``gamma:G``; see :mod:`photostereo.response`); text is parsed.
+    valid : (K, H, W) bool or None
+        False where an observation must not be used: saturated in the stored capture
+        (found before any decoding, subtraction or warp), or, after alignment, warped
+        from a saturated pixel or from outside the capture. None when every
+        observation is valid, which is the common case and saves K x H x W bytes
+        (an all-True array given here is stored as None). After alignment it may be a
+        read-only view that repeats one mask for every capture: read it, never write.
     landmarks : (M, 2) float32 or None
         Landmarks shipped with the session (Photoface ``metadata.txt``), x right, y down
         in pixels, if any.
@@ -84,9 +98,19 @@ class CaptureSession:
     image_names: tuple[str, ...] = ()
     saturation: float = SATURATION_FRACTION
     landmarks: np.ndarray | None = None
+    response: Response = LINEAR
+    valid: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         images = np.asarray(self.images, dtype=np.float32)
+        try:
+            response = parse_response(self.response)
+        except ValueError as error:
+            raise InputError(self.where, f"camera response {error}") from None
+        object.__setattr__(self, "response", response)
+        if self.valid is not None:
+            valid = np.asarray(self.valid, dtype=bool)
+            object.__setattr__(self, "valid", None if valid.all() else valid)
         directions = normalize_directions(self.directions, where=self.where)
         intensities = np.asarray(self.intensities, dtype=np.float32).reshape(-1)
         names = self.image_names or tuple(f"image {k}" for k in range(len(images)))
@@ -124,6 +148,11 @@ class CaptureSession:
             raise InputError(self.where, f"{k} captures but {len(self.intensities)} intensities")
         if len(self.image_names) != k:
             raise InputError(self.where, f"{k} captures but {len(self.image_names)} image names")
+        if self.valid is not None and self.valid.shape != self.images.shape:
+            raise InputError(
+                self.where,
+                f"validity mask {self.valid.shape} does not match the captures {self.images.shape}",
+            )
         bad_intensity = ~np.isfinite(self.intensities) | (self.intensities <= 0)
         if bad_intensity.any():
             name = self.image_names[int(np.argmax(bad_intensity))]

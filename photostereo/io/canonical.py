@@ -15,13 +15,8 @@ import numpy as np
 from photostereo.io.budget import check_memory
 from photostereo.io.images import is_image_file, read_captures, write_image, write_npy
 from photostereo.lights import check_light_geometry, normalize_directions
-from photostereo.session import (
-    SATURATION_FRACTION,
-    CaptureSession,
-    clean_text,
-    folder_labels,
-    is_clean,
-)
+from photostereo.response import LINEAR, Response, from_linear, parse_response
+from photostereo.session import CaptureSession, clean_text, folder_labels, is_clean
 from psbase.atomic import write_atomically
 from psbase.errors import InputError
 from psbase.outputs import make_folders
@@ -53,26 +48,32 @@ def resolve_inside(root: Path, name: str) -> Path:
     return path
 
 
-def read_canonical(folder: str | Path, *, max_bytes: int | None = None) -> CaptureSession:
+def read_canonical(
+    folder: str | Path, *, max_bytes: int | None = None, response: Response | None = None
+) -> CaptureSession:
     """Read a session folder holding ``lights.json`` and the captures it names.
 
-    Everything is checked before a pixel is decoded: the lights, that every capture
-    exists and every image has a light, and that the session fits in ``max_bytes``
-    (see :func:`photostereo.io.budget.check_memory`).
+    Everything is checked before a pixel is decoded: the lights, the camera response,
+    that every capture exists and every image has a light, and that the session fits in
+    ``max_bytes`` (see :func:`photostereo.io.budget.check_memory`). The captures are
+    decoded by the response ``lights.json`` declares (its top-level ``"response"``),
+    or ``response`` (the command's ``--response``), else as linear; a declaration
+    that differs from ``response`` refuses the session, naming both.
     """
     folder = Path(folder)
     spec_path = folder / LIGHTS_FILE
     spec = _read_spec(spec_path)
     subject, session = _labels(spec_path, spec)
+    response = session_response(spec_path, spec, response)
     lights = [_parse_light(spec_path, index, entry) for index, entry in enumerate(spec["lights"])]
     directions = np.array([light.direction for light in lights]).reshape(-1, 3)
     check_light_geometry(directions, where=str(spec_path))
     paths = _capture_paths(folder, spec_path, lights)
     _check_unlisted(folder, set(paths))
     check_memory(paths, where=folder, max_bytes=max_bytes)
-    images, full_scale = read_captures(paths)
+    captures = read_captures(paths, response)
     return CaptureSession(
-        images=images,
+        images=captures.images,
         directions=normalize_directions(directions, where=str(spec_path)),
         intensities=np.array([light.intensity for light in lights], np.float32),
         subject=subject,
@@ -80,7 +81,9 @@ def read_canonical(folder: str | Path, *, max_bytes: int | None = None) -> Captu
         attributes=dict(spec.get("attributes") or {}),
         source=folder,
         image_names=tuple(light.image for light in lights),
-        saturation=SATURATION_FRACTION * full_scale,
+        saturation=captures.saturation,
+        response=response,
+        valid=captures.valid,
     )
 
 
@@ -108,6 +111,32 @@ def _read_spec(spec_path: Path) -> dict[str, Any]:
     if not isinstance(spec.get("attributes", {}) or {}, dict):
         raise InputError(spec_path, '"attributes" must be an object')
     return spec
+
+
+def session_response(
+    spec_path: Path, spec: dict[str, Any], asked: Response | None = None
+) -> Response:
+    """The response to decode a session with: the one ``lights.json`` declares, else
+    ``asked`` (the command's ``--response``), else linear.
+
+    A declaration and a request that differ are refused rather than one silently
+    winning: either the rig's record or the command is wrong, and maps decoded with the
+    wrong curve look plausible.
+    """
+    declared = spec.get("response")
+    if declared is None:
+        return asked or LINEAR
+    try:
+        found = parse_response(declared)
+    except ValueError as error:
+        raise InputError(spec_path, f'"response" {error}') from None
+    if asked is not None and asked != found:
+        raise InputError(
+            spec_path,
+            f'declares "response": "{found}" but --response {asked} was asked for; '
+            "drop --response or correct the file",
+        )
+    return found
 
 
 def _labels(spec_path: Path, spec: dict[str, Any]) -> tuple[str, str]:
@@ -205,10 +234,14 @@ def write_canonical(
     suffix: str = ".png",
     rgb_images: np.ndarray | None = None,
     ground_truth: Mapping[str, np.ndarray] | None = None,
+    response: Response | str | None = None,
 ) -> Path:
     """Write ``session`` as a canonical folder; return it.
 
     ``rgb_images`` (K, H, W, 3), if given, is written instead of the grey captures.
+    ``response``, if given, encodes the (linear) pixels with that curve before they are
+    quantised and declares it in ``lights.json``, as a camera with that response
+    would; without it nothing is declared and the pixels are written as they are.
     ``ground_truth`` maps names (``normal``, ``albedo``, ``depth``, ``mask``) to arrays
     written as ``gt_NAME.npy`` (``gt_mask.png`` for the mask). ``lights.json`` is written
     last, so a folder without it was interrupted and holds no session.
@@ -217,6 +250,9 @@ def write_canonical(
     make_folders(folder)
     names = [f"l{k}{suffix}" for k in range(session.n_lights)]
     pixels = session.images if rgb_images is None else rgb_images
+    curve = None if response is None else parse_response(response)
+    if curve is not None:
+        pixels = from_linear(pixels, curve)
     for name, image in zip(names, pixels, strict=True):
         write_image(folder / name, image, bits=bits)
     for key, array in (ground_truth or {}).items():
@@ -233,6 +269,8 @@ def write_canonical(
         ],
         "attributes": dict(session.attributes),
     }
+    if curve is not None:
+        spec["response"] = str(curve)
     text = json.dumps(spec, indent=2) + "\n"
     write_atomically(folder / LIGHTS_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return folder

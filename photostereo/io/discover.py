@@ -12,6 +12,7 @@ from photostereo.io.canonical import LIGHTS_FILE, canonical_labels, read_canonic
 from photostereo.io.photoface import LIGHTS_FILE as PHOTOFACE_LIGHTS
 from photostereo.io.photoface import read_photoface
 from photostereo.io.yaleb import CAPTURE, read_yaleb, yaleb_labels, yaleb_poses
+from photostereo.response import Response
 from photostereo.session import CaptureSession, folder_labels
 from psbase.errors import InputError
 
@@ -70,20 +71,27 @@ def parse_ref(text: str | Path) -> SessionRef:
     return SessionRef(path, layout, part)
 
 
-def load_session(ref: SessionRef | str | Path, *, max_bytes: int | None = None) -> CaptureSession:
+def load_session(
+    ref: SessionRef | str | Path,
+    *,
+    max_bytes: int | None = None,
+    response: Response | None = None,
+) -> CaptureSession:
     """Read the session ``ref`` names, with the reader for its layout.
 
     A session whose captures would need more than ``max_bytes`` of memory to
     reconstruct is refused from their headers, before any is decoded (None: half of
-    the machine's memory; see :mod:`photostereo.io.budget`).
+    the machine's memory; see :mod:`photostereo.io.budget`). ``response`` is the
+    command's ``--response``: None decodes by what the session declares (canonical
+    ``lights.json``), else as linear; a canonical session declaring another refuses.
     """
     if not isinstance(ref, SessionRef):
         ref = parse_ref(ref)
     if ref.layout == "canonical":
-        return read_canonical(ref.path, max_bytes=max_bytes)
+        return read_canonical(ref.path, max_bytes=max_bytes, response=response)
     if ref.layout == "photoface":
-        return read_photoface(ref.path, max_bytes=max_bytes)
-    return read_yaleb(ref.path, pose=ref.part, max_bytes=max_bytes)
+        return read_photoface(ref.path, max_bytes=max_bytes, response=response)
+    return read_yaleb(ref.path, pose=ref.part, max_bytes=max_bytes, response=response)
 
 
 def session_labels(ref: SessionRef) -> tuple[str, str]:

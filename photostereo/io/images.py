@@ -2,13 +2,14 @@
 
 Decoders are strict: libjpeg, libpng, libtiff and OpenCV report damage by printing to
 the process's stderr (a truncated JPEG even decodes to a grey-filled picture), so
-:func:`read_image` captures file descriptor 2 while decoding and refuses the file when
+:func:`read_raw` captures file descriptor 2 while decoding and refuses the file when
 a decoder said anything. Nothing a decoder prints reaches the user's terminal.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import sys
@@ -16,10 +17,13 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
+from photostereo.response import LINEAR, Response, to_linear
+from photostereo.session import SATURATION_FRACTION
 from psbase.atomic import write_atomically
 from psbase.errors import InputError
 
@@ -34,18 +38,22 @@ _STDERR_LOCK = threading.Lock()
 #: exception framing ("OpenCV(5.0.0) file.cpp:77: error: (-2:Unspecified error) ").
 _LOG_PREFIX = re.compile(r"^\[\s*\w+:[^\]]*\]\s*(?:global\s+\S+\s+\S+\s+)?")
 _CV_ERROR = re.compile(r".*error: \([^)]*\)\s*")
+#: Full scale of each pixel type psface reads; float captures have none.
+_FULL_SCALE = {
+    np.dtype(np.uint8): 255.0,
+    np.dtype(np.uint16): 65535.0,
+    np.dtype(np.float32): math.inf,
+    np.dtype(np.float64): math.inf,
+}
 
 
 def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
 
 
-def read_image(path: Path) -> tuple[np.ndarray, float]:
-    """Read one capture as float32 in [0, 1], and the level at which it saturates.
+def read_raw(path: Path) -> np.ndarray:
+    """Decode one capture as stored: (H, W) or (H, W, C) in the file's own pixel type.
 
-    Integer images are scaled by their type's full scale (255 or 65535), so the
-    saturation level is 1.0; float images are returned as stored, with no saturation.
-    RGB is reduced to luminance (ITU-R BT.601 weights), which is what the solvers use.
     A file any decoder complains about is refused, even when it returned pixels.
     """
     if not path.is_file():
@@ -66,39 +74,116 @@ def read_image(path: Path) -> tuple[np.ndarray, float]:
             "cannot be read as an image (the decoder gave up): the file is truncated, "
             "corrupt or in an unsupported format",
         )
-    if raw.ndim == 3:
-        if raw.shape[2] == 4:
-            raw = raw[..., :3]
-        raw = cv2.cvtColor(raw, cv2.COLOR_BGR2GRAY) if raw.shape[2] == 3 else raw[..., 0]
-    if raw.dtype == np.uint8:
-        return raw.astype(np.float32) / 255.0, 1.0
-    if raw.dtype == np.uint16:
-        return raw.astype(np.float32) / 65535.0, 1.0
-    if raw.dtype in (np.float32, np.float64):
-        return raw.astype(np.float32), float("inf")
-    raise InputError(path, f"unsupported pixel type {raw.dtype}")
+    if raw.dtype not in _FULL_SCALE:
+        raise InputError(path, f"unsupported pixel type {raw.dtype}")
+    return raw
 
 
-def read_captures(paths: Sequence[Path]) -> tuple[np.ndarray, float]:
-    """Read a session's captures into one (K, H, W) float32 stack, and its saturation level.
+def colour_channels(raw: np.ndarray) -> np.ndarray:
+    """The channels that carry the picture: BGR of a colour file (alpha dropped), the
+    grey channel of a grey one (with or without alpha), as (H, W, C)."""
+    if raw.ndim == 2:
+        return raw[..., None]
+    return raw[..., :3] if raw.shape[2] >= 3 else raw[..., :1]
 
-    The stack is filled in place, so the captures are never held twice; every capture
-    must have the first one's size. The saturation level is the lowest of the captures'.
+
+def saturated_pixels(raw: np.ndarray) -> np.ndarray | None:
+    """(H, W) bool: where any colour channel of the stored capture is at or above
+    ``SATURATION_FRACTION`` of its integer type's full scale; None for float captures,
+    which have no fixed full scale.
+
+    This is taken on the stored values, before any decoding, subtraction or warp: each
+    of those moves a clipped value off the clip level, and a clipped observation says
+    only that the true one was at least that bright. One clipped channel is enough,
+    since luminance mixes the channels.
     """
-    first, full_scale = read_image(paths[0])
-    stack = np.empty((len(paths), *first.shape), np.float32)
-    stack[0] = first
-    for k, path in enumerate(paths[1:], start=1):
-        image, level = read_image(path)
-        if image.shape != first.shape:
+    full = _FULL_SCALE[raw.dtype]
+    if not math.isfinite(full):
+        return None
+    threshold = math.ceil(SATURATION_FRACTION * full)
+    return (colour_channels(raw) >= threshold).any(axis=2)
+
+
+def to_luminance(raw: np.ndarray, response: Response = LINEAR) -> np.ndarray:
+    """(H, W) float32 linear luminance of a stored capture.
+
+    Integers are scaled by their type's full scale (255 or 65535), float captures kept
+    as stored; each channel is decoded by ``response`` and only then are the channels
+    mixed (ITU-R BT.601 weights), since luminance is a sum of radiances, not of
+    gamma-encoded values.
+    """
+    full = _FULL_SCALE[raw.dtype]
+    channels = colour_channels(raw).astype(np.float32)
+    if math.isfinite(full):
+        channels /= np.float32(full)
+    channels = to_linear(channels, response)
+    if channels.shape[2] == 3:
+        return cv2.cvtColor(channels, cv2.COLOR_BGR2GRAY)
+    return np.ascontiguousarray(channels[..., 0])
+
+
+def read_image(path: Path, response: Response = LINEAR) -> tuple[np.ndarray, float]:
+    """Read one capture as float32 linear luminance, and its full scale.
+
+    Integer images are scaled by their type's full scale (255 or 65535) and decoded by
+    ``response``, so their full scale is 1.0; float images are returned as stored
+    (decoded), with no full scale (``inf``). RGB is reduced to luminance
+    (:func:`to_luminance`), which is what the solvers use.
+    """
+    raw = read_raw(path)
+    full = 1.0 if math.isfinite(_FULL_SCALE[raw.dtype]) else math.inf
+    return to_luminance(raw, response), full
+
+
+class Captures(NamedTuple):
+    """A session's decoded captures (see :func:`read_captures`)."""
+
+    #: (K, H, W) float32 linear luminance.
+    images: np.ndarray
+    #: (K, H, W) bool, False where the stored capture is saturated; None if none is.
+    valid: np.ndarray | None
+    #: The lowest level, in ``images``' units, at or above which a capture saturates
+    #: (``inf`` if every capture is float).
+    saturation: float
+
+
+def read_captures(paths: Sequence[Path], response: Response = LINEAR) -> Captures:
+    """Read a session's captures into one (K, H, W) float32 stack, decoded by ``response``,
+    with the observations that are valid (not saturated in the stored capture).
+
+    The stack is filled in place, so the captures are never held twice, and the
+    validity mask is made only once a capture has a saturated pixel; every capture must
+    have the first one's size.
+    """
+    first = read_raw(paths[0])
+    shape = first.shape[:2]
+    stack = np.empty((len(paths), *shape), np.float32)
+    valid: np.ndarray | None = None
+    saturation = math.inf
+    for k, path in enumerate(paths):
+        raw = first if k == 0 else read_raw(path)
+        if raw.shape[:2] != shape:
             raise InputError(
                 path,
-                f"size {image.shape[1]}x{image.shape[0]} differs from "
-                f"{paths[0].name} ({first.shape[1]}x{first.shape[0]})",
+                f"size {raw.shape[1]}x{raw.shape[0]} differs from "
+                f"{paths[0].name} ({shape[1]}x{shape[0]})",
             )
-        stack[k] = image
-        full_scale = min(full_scale, level)
-    return stack, full_scale
+        saturated = saturated_pixels(raw)
+        if saturated is not None and saturated.any():
+            if valid is None:
+                valid = np.ones(stack.shape, bool)
+            valid[k] = ~saturated
+        stack[k] = to_luminance(raw, response)
+        saturation = min(saturation, _saturation_level(raw, response))
+    return Captures(stack, valid, saturation)
+
+
+def _saturation_level(raw: np.ndarray, response: Response) -> float:
+    """``SATURATION_FRACTION`` of an integer capture's full scale, decoded by ``response``
+    (in the units :func:`to_luminance` gives); ``inf`` for a float capture."""
+    if not math.isfinite(_FULL_SCALE[raw.dtype]):
+        return math.inf
+    return float(to_linear(np.float32(SATURATION_FRACTION), response))
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from photostereo.io.images import write_image, write_npy
 from photostereo.io.mesh import write_ply
 from photostereo.preview import albedo_to_rgb, depth_to_rgb, normal_to_rgb
 from photostereo.reconstruct import Reconstruction
+from photostereo.shadows import HOW
 from psbase.atomic import write_atomically
 from psbase.outputs import make_folders
 
@@ -41,13 +42,19 @@ def write_reconstruction(out: Path, rec: Reconstruction, *, summary: dict) -> No
     write_atomically(out / "summary.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def quality_summary(rec: Reconstruction) -> dict[str, float | int]:
-    """The numbers a person checks first: coverage, residual, partial solves."""
+def quality_summary(rec: Reconstruction) -> dict[str, object]:
+    """The numbers a person checks first: coverage, residual, partial solves, how the
+    pixels were solved, and the solver's notes (a fallback)."""
     p = rec.photometric
     inside = rec.mask
-    return {
+    summary: dict[str, object] = {
         "pixels": int(inside.sum()),
         "underdetermined_pixels": int(p.underdetermined.sum()),
         "median_residual": float(np.median(p.residual[inside])) if inside.any() else 0.0,
         "partial_fraction": round(p.partial_fraction, 6),
+        "notes": list(p.notes),
     }
+    if p.how is not None:
+        counts = np.bincount(p.how[inside].ravel(), minlength=len(HOW))
+        summary["solved_by"] = {name: int(counts[code]) for name, code in HOW.items() if code}
+    return summary

@@ -29,7 +29,8 @@ import numpy as np
 from photostereo.io.budget import check_memory
 from photostereo.io.images import is_image_file, read_captures
 from photostereo.lights import check_light_geometry, from_zenith_azimuth
-from photostereo.session import SATURATION_FRACTION, CaptureSession, clean_text, folder_labels
+from photostereo.response import LINEAR, Response
+from photostereo.session import CaptureSession, clean_text, folder_labels
 from psbase.errors import InputError
 
 LIGHTS_FILE = "LightSource.m"
@@ -64,8 +65,14 @@ _ATTRIBUTE_KEYS = {
 log = logging.getLogger(__name__)
 
 
-def read_photoface(folder: str | Path, *, max_bytes: int | None = None) -> CaptureSession:
-    """Read one Photoface session folder; ``max_bytes`` as in :func:`check_memory`."""
+def read_photoface(
+    folder: str | Path, *, max_bytes: int | None = None, response: Response | None = None
+) -> CaptureSession:
+    """Read one Photoface session folder; ``max_bytes`` as in :func:`check_memory`.
+
+    The layout records no camera response, so the captures are decoded with
+    ``response`` (the command's ``--response``), linear if None.
+    """
     folder = Path(folder)
     lights_path = folder / LIGHTS_FILE
     zenith, azimuth = parse_light_source(lights_path)
@@ -83,19 +90,22 @@ def read_photoface(folder: str | Path, *, max_bytes: int | None = None) -> Captu
             "every light needs exactly one capture",
         )
     check_memory(captures, where=folder, max_bytes=max_bytes)
-    images, _ = read_captures(captures)
+    response = response or LINEAR
+    read = read_captures(captures, response)
     subject, session = folder_labels(folder)
     return CaptureSession(
-        images=images,
+        images=read.images,
         directions=directions,
-        intensities=np.ones(len(images), np.float32),
+        intensities=np.ones(len(read.images), np.float32),
         subject=subject,
         session=session,
         attributes=parse_attributes(folder / ATTRIBUTES_FILE),
         source=folder,
         image_names=tuple(p.name for p in captures),
-        saturation=SATURATION_FRACTION,
+        saturation=read.saturation,
         landmarks=parse_landmarks(folder / LANDMARKS_FILE),
+        response=response,
+        valid=read.valid,
     )
 
 

@@ -14,6 +14,7 @@ from photostereo.integrate import INTEGRATORS
 from photostereo.preprocess import PreprocessConfig
 from photostereo.solvers import SOLVERS
 from psbase.errors import InputError
+from psface.commands.reconstruct import RESPONSE_HELP, response_type
 from psface.options import integer, number, positive_int, positive_number
 
 HELP = "sessions to one HDF5 maps dataset (detect, align, reconstruct)"
@@ -26,16 +27,19 @@ group (source, detection score and landmarks, photometric residual, ...).
 
 It is safe to stop: finished sessions are saved every --checkpoint seconds by replacing
 the file atomically, and running the same command again skips them. A file made with
-another size or configuration, or from another ROOT, is refused, never mixed (--append
-adds another ROOT's sessions on purpose); a file psface did not make is never replaced,
-and one run at a time writes a file. Sessions that fail (no face, unreadable captures,
-bad lights, a crash) are listed at the end, and in the file's `failed` attribute; the
+another size or configuration (--response included, when given), or from another ROOT,
+is refused, never mixed (--append adds another ROOT's sessions on purpose); a file
+psface did not make is never replaced, and one run at a time writes a file. Sessions
+that fail (no face, unreadable captures, bad lights, a crash, a lights.json whose
+"response" differs from --response) are listed at the end, and in the file's `failed`
+attribute; the
 run exits 0 if any session succeeded, unless --strict.
 
 examples:
   psface preprocess data/generated -o maps.h5 --size 64
   psface preprocess yaleb/ -o yale.h5 --no-detect --size 112
   psface preprocess more/ -o maps.h5 --size 64 --append
+  psface preprocess phone_captures/ -o maps.h5 --response srgb
   psface preprocess sessions/ -o maps.h5 --dask tcp://scheduler:8786"""
 
 #: Bytes in the GB of --max-memory (decimal, like the readers' messages).
@@ -68,6 +72,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--solver", choices=SOLVERS, default="shadow")
     parser.add_argument("--integrator", choices=INTEGRATORS, default="masked")
+    parser.add_argument(
+        "--response",
+        type=response_type,
+        metavar="CURVE",
+        help=f"{RESPONSE_HELP}. Stored in the file's configuration when given",
+    )
     parser.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler")
     parser.add_argument(
         "--checkpoint",
@@ -99,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         detect=not args.no_detect,
         solver=args.solver,
         integrator=args.integrator,
+        response=None if args.response is None else str(args.response),
     )
     bar = tqdm(total=0, desc="preprocess", unit="session", disable=None)
 

@@ -21,6 +21,7 @@ from photostereo.io.discover import (
 )
 from photostereo.io.outputs import quality_summary, write_reconstruction
 from photostereo.reconstruct import Reconstruction, reconstruct
+from photostereo.response import Response, parse_response
 from photostereo.solvers import SOLVERS
 from psbase.errors import InputError, PsfaceError, one_line
 from psbase.failures import unexpected
@@ -51,6 +52,15 @@ Before decoding a session, its memory need is estimated from the captures' heade
 above --max-memory (default: half of this machine's memory) it is refused in one
 line rather than left to exhaust the machine.
 
+Camera response (--response): photometric stereo needs captures linear in radiance.
+linear takes the pixel values as they are; srgb decodes 8-bit sRGB files (the usual
+camera JPEG/PNG) with the IEC 61966-2-1 curve; gamma:G decodes value**G (e.g.
+gamma:2.2). Default: what the session declares (a canonical lights.json's "response"),
+else linear. A session whose lights.json declares a different response fails with one
+line naming the file and both values, so a wrong curve is never silently used. Pixels
+at 98% or more of full scale in a stored capture are saturated and left out of the
+solve, whatever the response.
+
 Solvers: plain (least squares over all lights, fastest), shadow (drops shadowed and
 saturated observations, the default), robust (reweighted, for many lights with
 specular highlights). Integrators: masked (sparse least squares on the face mask, the
@@ -59,7 +69,23 @@ default), dct (Poisson with Neumann boundary), fft (Frankot-Chellappa).
 examples:
   psface reconstruct data/generated/s0001/v00 -o out/s0001
   psface reconstruct yaleb/yaleB01 -o out/yaleB01 --solver robust
-  psface reconstruct sessions/ -o out/ --integrator dct"""
+  psface reconstruct sessions/ -o out/ --integrator dct
+  psface reconstruct phone_captures/s01 -o out/s01 --response srgb"""
+
+#: Help of the --response option of reconstruct and preprocess.
+RESPONSE_HELP = (
+    "camera response of the captures: linear, srgb or gamma:G (e.g. gamma:2.2); "
+    "default: what the session's lights.json declares, else linear. A session that "
+    "declares another response fails, naming lights.json and both values"
+)
+
+
+def response_type(text: str) -> Response:
+    """``--response``: a camera response (:func:`parse_response`), refused while parsing."""
+    try:
+        return parse_response(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -75,6 +101,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--integrator", choices=INTEGRATORS, default="masked", help="default: masked"
     )
+    parser.add_argument("--response", type=response_type, metavar="CURVE", help=RESPONSE_HELP)
     parser.add_argument(
         "--max-memory",
         type=positive_number,
@@ -189,13 +216,14 @@ def _reconstruct_into(
 def _reconstructed(
     ref: SessionRef, args: argparse.Namespace, max_bytes: int | None
 ) -> tuple[Reconstruction, dict]:
-    session = load_session(ref, max_bytes=max_bytes)
+    session = load_session(ref, max_bytes=max_bytes, response=args.response)
     rec = reconstruct(session, solver=args.solver, integrator=args.integrator)
     summary = {
         "session": str(ref),
         "subject": session.subject,
         "solver": args.solver,
         "integrator": args.integrator,
+        "response": str(session.response),
         "lights": session.n_lights,
         **quality_summary(rec),
     }
