@@ -1,15 +1,15 @@
-"""Fused, compiled per-pixel kernels behind the fast solvers.
+"""The fused, compiled per-pixel kernel behind the plain solver.
 
 NumPy evaluates an expression one whole-array pass at a time; the Lambertian solve is
 so light (a 3 x K product per pixel) that those passes, not arithmetic, set its speed.
-Numba compiles each solver into one loop that reads every capture once and writes
-every output once, on every core. The vectorised NumPy versions in
-:mod:`photostereo.reference_solvers` define what these must compute, and the tests hold
+Numba compiles the solver into one loop that reads every capture once and writes
+every output once, on every core. The vectorised NumPy version in
+:mod:`photostereo.reference_solvers` defines what it must compute, and the tests hold
 the two together.
 
-Two choices keep the loops vectorised (SIMD across pixels):
+Three choices keep the loop vectorised (SIMD across pixels):
 
-* each kernel is compiled per light count, which it holds as a constant, so the loops
+* the kernel is compiled per light count, which it holds as a constant, so the loops
   over lights unroll (numba caches each on disk, so a rig size compiles once);
 * light coefficients arrive as tuples, not arrays: their values live in registers, so
   the compiler need not fear that an output write changes them;
@@ -79,114 +79,147 @@ def plain(k: int):
     return kernel
 
 
-@numba.njit(inline="always", **{**_JIT, "parallel": False})
-def _bit(bits, i):
-    """1.0 if light i is in ``bits``, else 0.0."""
-    return np.float32((bits >> np.uint32(i)) & np.uint32(1))
-
-
-@numba.njit(inline="always", **{**_JIT, "parallel": False})
-def _solve_subset(stack, lights, j, bits, k):
-    """Least squares over the lights in ``bits``: (ok, bx, by, bz), branch-free."""
-    a = b = c = d = e = f = x = y = z = np.float32(0.0)
-    for i in range(k):
-        w = _bit(bits, i)
-        sx, sy, sz = lights[3 * i], lights[3 * i + 1], lights[3 * i + 2]
-        v = stack[i, j] * w
-        a += w * sx * sx
-        b += w * sx * sy
-        c += w * sx * sz
-        d += w * sy * sy
-        e += w * sy * sz
-        f += w * sz * sz
-        x += v * sx
-        y += v * sy
-        z += v * sz
-    c00 = d * f - e * e
-    c01 = c * e - b * f
-    c02 = b * e - c * d
-    c11 = a * f - c * c
-    c12 = b * c - a * e
-    c22 = a * d - b * b
+@numba.njit(inline="always", **{**_JIT, "parallel": False, "fastmath": False})
+def _solve3(a, b, c, d, e, f, x, y, z):
+    """Solve [[a b c] [b d e] [c e f]] v = (x, y, z) by cofactors; ok False if singular."""
+    c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
+    c11, c12, c22 = a * f - c * c, b * c - a * e, a * d - b * b
     det = a * c00 + b * c01 + c * c02
-    scale = (a + d + f) / np.float32(3.0)
-    ok = det > np.float32(1e-4) * scale * scale * scale
-    inv = np.float32(ok) / max(det, np.float32(1e-30))
-    return (
-        ok,
-        (c00 * x + c01 * y + c02 * z) * inv,
-        (c01 * x + c11 * y + c12 * z) * inv,
-        (c02 * x + c12 * y + c22 * z) * inv,
+    trace = max((a + d + f) / 3.0, 1e-300)
+    if not det > 1e-12 * trace * trace * trace:
+        return 0.0, 0.0, 0.0, False
+    inv = 1.0 / det
+    vx = (c00 * x + c01 * y + c02 * z) * inv
+    vy = (c01 * x + c11 * y + c12 * z) * inv
+    vz = (c02 * x + c12 * y + c22 * z) * inv
+    return vx, vy, vz, True
+
+
+@numba.njit(inline="always", **{**_JIT, "parallel": False, "fastmath": False})
+def _well_conditioned(a, b, c, d, e, f, max_condition):
+    """Whether sqrt(cond) of [[a b c] [b d e] [c e f]] is at most ``max_condition``:
+    its eigenvalues in closed form (Smith 1961), as ``shadows._condition``."""
+    q = (a + d + f) / 3.0
+    p1 = b * b + c * c + e * e
+    p2 = (a - q) ** 2 + (d - q) ** 2 + (f - q) ** 2 + 2.0 * p1
+    p = np.sqrt(max(p2, 0.0) / 6.0)
+    safe = p if p > 1e-300 else 1.0
+    ba, bd, bf = (a - q) / safe, (d - q) / safe, (f - q) / safe
+    bb, bc, be = b / safe, c / safe, e / safe
+    half_det = 0.5 * (
+        ba * (bd * bf - be * be) - bb * (bb * bf - be * bc) + bc * (bb * be - bd * bc)
     )
-
-
-@numba.njit(inline="always", **{**_JIT, "parallel": False})
-def _fit_stats(stack, lights, j, bits, bx, by, bz, k):
-    """(count, rms, mean observation, attached-shadow bits, lowest-residual light)."""
-    count = rss = total = np.float32(0.0)
-    attached = np.uint32(0)
-    worst = np.uint32(0)
-    lowest = np.float32(np.inf)
-    for i in range(k):
-        w = _bit(bits, i)
-        v = stack[i, j]
-        predicted = lights[3 * i] * bx + lights[3 * i + 1] * by + lights[3 * i + 2] * bz
-        r = v - predicted
-        count += w
-        rss += w * r * r
-        total += w * v
-        attached |= np.uint32((w > 0) & (predicted <= 0)) << np.uint32(i)
-        better = (w > 0) & (r < lowest)
-        lowest = r if better else lowest
-        worst = np.uint32(i) if better else worst
-    denominator = max(count, np.float32(1.0))
-    return count, np.sqrt(rss / denominator), total / denominator, attached, worst
+    phi = np.arccos(min(max(half_det, -1.0), 1.0)) / 3.0
+    largest = q + 2.0 * p * np.cos(phi)
+    smallest = q + 2.0 * p * np.cos(phi + 2.0 * np.pi / 3.0)
+    if not smallest > 1e-12 * max(largest, 1e-300):
+        return False
+    return np.sqrt(largest / smallest) <= max_condition
 
 
 @cache
-def shadow_aware(k: int):
-    """The shadow-aware solver compiled for ``k`` lights.
+def shadow(k: int):
+    """Steps 1 and 2 of :func:`photostereo.shadows.solve_shadow_aware` for ``k`` lights.
 
-    Call the result as ``kernel(stack, lights, thresholds, requested, out)``. It mirrors
-    ``reference_solvers.solve_shadow_aware``: trust observations between the shadow
-    floor and saturation, fit, drop attached shadows (predicted shading <= 0) or, for
-    a poor fit, the observation furthest below it, and refit while three remain.
-    ``thresholds`` is (saturation, shadow_threshold, relative_shadow, outlier_residual).
-    Every pixel takes the same straight-line path (the refit runs on all of them, with
-    an unchanged light set where nothing was dropped), so the loop vectorises.
+    Call as ``kernel(stack, lights, pinv, valid, thresholds, b, how, lit_count,
+    residual)``: ``lights`` flattened row by row (3k values) and ``pinv`` its
+    pseudo-inverse (3 rows of k), ``valid`` (K, P) bool or (0, 0) for all valid,
+    ``thresholds`` (saturation, dark level, relative shadow, max condition, 1.0 if all
+    k lights together determine b else 0.0). Fills b (3, P) float64, ``how``
+    (P,) with the codes of ``shadows.HOW`` (1, 2 or 4), ``lit_count`` (P,) and the RMS
+    ``residual`` (P,) over the observations used. A pixel that every light lights is
+    solved as plain does, with the pseudo-inverse; the others accumulate and solve their
+    own normal equations, in float64 without fastmath, so that the decisions are the
+    reference's.
     """
 
-    @numba.njit(**_JIT)
-    def kernel(stack, lights, thresholds, requested, out):
-        saturation, shadow_threshold, relative_shadow, outlier_residual = thresholds
+    @numba.njit(**{**_JIT, "fastmath": False})
+    def kernel(stack, lights, pinv, valid, thresholds, b, how, lit_count, residual):
+        saturation, dark_level, relative_shadow, max_condition, solvable = thresholds
+        has_valid = valid.shape[0] > 0
         for j in numba.prange(stack.shape[1]):
-            brightest = np.float32(0.0)
+            brightest = 0.0
+            n_usable = 0
             for i in range(k):
-                brightest = max(brightest, stack[i, j])
-            floor = max(shadow_threshold, relative_shadow * brightest)
-            bits = np.uint32(0)
+                v = np.float64(stack[i, j])
+                if v < saturation and (not has_valid or valid[i, j]):
+                    n_usable += 1
+                    brightest = max(brightest, v)
+            floor = max(dark_level, relative_shadow * brightest)
+            n_lit = 0
             for i in range(k):
-                v = stack[i, j]
-                bits |= np.uint32((v > floor) & (v < saturation)) << np.uint32(i)
-            ok, bx, by, bz = _solve_subset(stack, lights, j, bits, k)
-            count, rms, mean_obs, attached, worst = _fit_stats(
-                stack, lights, j, bits, bx, by, bz, k
-            )
-            poor = (attached == 0) & (rms > outlier_residual * mean_obs)
-            drop = attached | (np.uint32(poor) << worst)
-            dropped = np.float32(0.0)
+                v = np.float64(stack[i, j])
+                if v < saturation and (not has_valid or valid[i, j]) and v > floor:
+                    n_lit += 1
+            lit_count[j] = n_lit
+            if n_lit == k and solvable > 0.0:
+                bx = by = bz = 0.0
+                for i in range(k):
+                    v = np.float64(stack[i, j])
+                    bx += pinv[i] * v
+                    by += pinv[k + i] * v
+                    bz += pinv[2 * k + i] * v
+                how[j] = 1
+            else:
+                bx, by, bz, well = _fit_subset(
+                    stack, lights, valid, has_valid, j, k, saturation, floor, max_condition
+                )
+                how[j] = (2 if n_lit < n_usable else 1) if well else 4
+            b[0, j], b[1, j], b[2, j] = bx, by, bz
+            rss = 0.0
             for i in range(k):
-                dropped += _bit(drop, i)
-            allowed = ok & (count - dropped >= np.float32(3.0))
-            bits = bits & ~drop if allowed else bits
-            ok2, bx2, by2, bz2 = _solve_subset(stack, lights, j, bits, k)
-            count2, rms2, _, _, _ = _fit_stats(stack, lights, j, bits, bx2, by2, bz2, k)
-            ok = ok2 if allowed else ok
-            bx = bx2 if allowed else bx
-            by = by2 if allowed else by
-            bz = bz2 if allowed else bz
-            rms = rms2 if allowed else rms
-            count = count2 if allowed else count
-            _store(out, j, bx, by, bz, rms, count * np.float32(ok), requested[j])
+                v = np.float64(stack[i, j])
+                usable = v < saturation and (not has_valid or valid[i, j])
+                if usable and (how[j] == 4 or v > floor):
+                    r = v - (lights[3 * i] * bx + lights[3 * i + 1] * by + lights[3 * i + 2] * bz)
+                    rss += r * r
+            used = n_usable if how[j] == 4 else n_lit
+            residual[j] = np.sqrt(rss / max(used, 1))
 
     return kernel
+
+
+@numba.njit(inline="always", **{**_JIT, "parallel": False, "fastmath": False})
+def _fit_subset(stack, lights, valid, has_valid, j, k, saturation, floor, max_condition):
+    """b from the lit observations where they can stand alone (three or more, and well
+    conditioned if any usable one was dark), else from every usable one (plain least
+    squares); and whether the lit ones were used."""
+    a0 = b0 = c0 = d0 = e0 = f0 = x0 = y0 = z0 = 0.0
+    a1 = b1 = c1 = d1 = e1 = f1 = x1 = y1 = z1 = 0.0
+    n_lit = 0
+    n_usable = 0
+    for i in range(k):
+        v = np.float64(stack[i, j])
+        if not (v < saturation and (not has_valid or valid[i, j])):
+            continue
+        n_usable += 1
+        sx = np.float64(lights[3 * i])
+        sy = np.float64(lights[3 * i + 1])
+        sz = np.float64(lights[3 * i + 2])
+        a0 += sx * sx
+        b0 += sx * sy
+        c0 += sx * sz
+        d0 += sy * sy
+        e0 += sy * sz
+        f0 += sz * sz
+        x0 += sx * v
+        y0 += sy * v
+        z0 += sz * v
+        if v > floor:
+            a1 += sx * sx
+            b1 += sx * sy
+            c1 += sx * sz
+            d1 += sy * sy
+            e1 += sy * sz
+            f1 += sz * sz
+            x1 += sx * v
+            y1 += sy * v
+            z1 += sz * v
+            n_lit += 1
+    dropping = n_lit < n_usable
+    if n_lit >= 3 and (not dropping or _well_conditioned(a1, b1, c1, d1, e1, f1, max_condition)):
+        bx, by, bz, ok = _solve3(a1, b1, c1, d1, e1, f1, x1, y1, z1)
+        if ok:
+            return bx, by, bz, True
+    bx, by, bz, _ = _solve3(a0, b0, c0, d0, e0, f0, x0, y0, z0)
+    return bx, by, bz, False

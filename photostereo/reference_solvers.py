@@ -1,9 +1,9 @@
 """Vectorised NumPy photometric stereo: the readable definition of each solver.
 
-The fast solvers in :mod:`photostereo.solvers` compile the same per-pixel arithmetic
-into fused kernels; these versions state it as whole-array NumPy over cache-sized pixel
-blocks, run in threads. They are what the tests hold the fast ones to, the fallback for
-rigs of more than 64 lights, and the only implementation of ``robust``.
+The plain solver in :mod:`photostereo.solvers` compiles the same per-pixel arithmetic
+into a fused kernel; this version states it as whole-array NumPy over cache-sized pixel
+blocks, run in threads. It is what the tests hold the fast one to and the fallback for
+rigs of more than 32 lights. ``robust`` lives here too, as the only implementation.
 """
 
 from __future__ import annotations
@@ -51,56 +51,13 @@ def solve_lambertian(
     return out.result(images.shape[1:])
 
 
-def solve_shadow_aware(
-    images: np.ndarray,
-    directions: np.ndarray,
-    *,
-    intensities: np.ndarray | None = None,
-    mask: np.ndarray | None = None,
-    saturation: float = 0.98,
-    shadow_threshold: float = 0.01,
-    relative_shadow: float = 0.05,
-    outlier_residual: float = 0.04,
-) -> PhotometricResult:
-    """NumPy reference of :func:`photostereo.solvers.solve_shadow_aware` (same arguments).
-
-    Each pixel's 3 x 3 normal equations (sum_k w_k s_k s_k^T) b = sum_k w_k I_k s_k,
-    with 0/1 weights, are solved in closed form for a whole block at once; a second
-    solve follows for the pixels whose first fit exposed a shadow.
-    """
-    stack, lights, requested = prepare_inputs(images, directions, intensities, mask)
-    out = _Outputs(requested)
-
-    def run(start: int, stop: int) -> None:
-        obs = stack[:, start:stop]
-        weights = _trusted(obs, saturation, shadow_threshold, relative_shadow)
-        b, ok = _solve_weighted(lights, obs, weights)
-        r = obs - lights @ b
-        count = weights.sum(axis=0)
-        rms = np.sqrt(np.einsum("kp,kp->p", weights * r, r) / np.maximum(count, 1.0))
-        mean_obs = np.einsum("kp,kp->p", weights, obs) / np.maximum(count, 1.0)
-        weights = _drop_outliers(weights, r, lights @ b, ok, rms, mean_obs, outlier_residual)
-        retry = ok & (weights.sum(axis=0) < count)
-        if retry.any():
-            cols = np.flatnonzero(retry)
-            sub_w, sub_obs = weights[:, cols], obs[:, cols]
-            b[:, cols], ok[cols] = _solve_weighted(lights, sub_obs, sub_w)
-            sub_r = sub_obs - lights @ b[:, cols]
-            count[cols] = sub_w.sum(axis=0)
-            rms[cols] = np.sqrt(np.einsum("kp,kp->p", sub_w * sub_r, sub_r) / count[cols])
-        b[:, ~ok] = 0.0
-        out.store(start, stop, b, rms, np.where(ok, count, 0))
-
-    _parallel_blocks(run, stack.shape[1])
-    return out.result(images.shape[1:])
-
-
 def solve_robust(
     images: np.ndarray,
     directions: np.ndarray,
     *,
     intensities: np.ndarray | None = None,
     mask: np.ndarray | None = None,
+    valid: np.ndarray | None = None,
     saturation: float = 0.98,
     shadow_threshold: float = 0.01,
     relative_shadow: float = 0.05,
@@ -111,8 +68,11 @@ def solve_robust(
 
     Parameters
     ----------
-    images, directions, intensities, mask, saturation, shadow_threshold, relative_shadow
-        As :func:`solve_shadow_aware`; shadowed and saturated observations get weight 0.
+    images, directions, intensities, mask, valid, saturation
+        As :func:`photostereo.shadows.solve_shadow_aware`.
+    shadow_threshold, relative_shadow : float
+        Dark floors, absolute and relative to the pixel's brightest observation;
+        shadowed, saturated and invalid observations get weight 0.
     scale : float
         Residual scale of the Cauchy weight w = 1 / (1 + (r / c)^2), as a fraction of
         the pixel's median observation: residuals well above it (a highlight, a cast
@@ -127,11 +87,14 @@ def solve_robust(
     so it pays off from about six lights; with four it behaves like ``shadow``.
     """
     stack, lights, requested = prepare_inputs(images, directions, intensities, mask)
+    usable = None if valid is None else np.asarray(valid, bool).reshape(stack.shape)
     out = _Outputs(requested)
 
     def run(start: int, stop: int) -> None:
         obs = stack[:, start:stop]
         trusted = _trusted(obs, saturation, shadow_threshold, relative_shadow)
+        if usable is not None:
+            trusted *= usable[:, start:stop]
         c = scale * np.maximum(np.median(obs, axis=0), shadow_threshold)
         weights = trusted
         b, ok = _solve_weighted(lights, obs, weights)
@@ -157,33 +120,6 @@ def _trusted(
     """0/1 float weights: observations neither in shadow nor saturated."""
     floor = np.maximum(shadow_threshold, relative_shadow * obs.max(axis=0))
     return ((obs > floor) & (obs < saturation)).astype(np.float32)
-
-
-def _drop_outliers(
-    weights: np.ndarray,
-    residual: np.ndarray,
-    predicted: np.ndarray,
-    ok: np.ndarray,
-    rms: np.ndarray,
-    mean_obs: np.ndarray,
-    outlier_residual: float,
-) -> np.ndarray:
-    """Weights without the observations a first fit exposes as shadow.
-
-    An observation the fit predicts to face away from its light is an attached shadow
-    lifted above the dark floor by noise or ambient light. Where no such observation
-    exists but the fit is poor, the one furthest below it is a cast shadow. Either is
-    dropped only while at least three observations remain.
-    """
-    count = weights.sum(axis=0)
-    attached = (weights > 0) & (predicted <= 0)
-    poor = ok & (rms > outlier_residual * mean_obs) & ~attached.any(axis=0)
-    worst = np.argmin(np.where(weights > 0, residual, np.inf), axis=0)
-    cast = np.zeros_like(attached)
-    cast[worst, np.arange(worst.size)] = poor
-    drop = attached | cast
-    allowed = ok & (count - drop.sum(axis=0) >= MIN_OBSERVATIONS)
-    return np.where(drop & allowed, 0.0, weights).astype(np.float32)
 
 
 def _solve_weighted(

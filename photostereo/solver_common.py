@@ -30,6 +30,12 @@ class PhotometricResult:
     underdetermined : (H, W) bool
         Pixels asked for but left unsolved: fewer than three usable observations, or
         usable lights too close to coplanar. Reported, never invented.
+    how : (H, W) uint8, optional
+        How each pixel was solved, where the solver says (codes in
+        :data:`photostereo.shadows.HOW`: 0 unsolved, 1 every usable light, 2 a shadowed
+        light dropped, 3 from fewer than three lights with its neighbours' help).
+    notes : tuple of str
+        What the solver had to do that a person should know (a fallback, say).
     """
 
     normals: np.ndarray
@@ -38,6 +44,8 @@ class PhotometricResult:
     residual: np.ndarray
     n_used: np.ndarray
     underdetermined: np.ndarray
+    how: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def partial_fraction(self) -> float:

@@ -56,7 +56,7 @@ def test_sphere_rendered_under_each_convention_gives_outward_normals(convert, an
     directions = convert(*angles)
     images = render(normals, np.full(mask.shape, 0.7, np.float32), directions)
     result = solve_shadow_aware(images, directions, mask=mask)
-    solved = mask & result.mask
+    solved = mask & result.mask & (result.n_used >= 3)  # neighbour-aided rims aside
     assert solved.sum() > 0.8 * mask.sum()
     assert angular_error_deg(result.normals, normals, solved) < 0.5
     h, w = mask.shape
