@@ -25,6 +25,7 @@ from photostereo.preprocess import PreprocessConfig
 from photostereo.reconstruct import reconstruct
 from photostereo.session import CaptureSession
 from photostereo.synthetic.generate import SynthConfig, generate
+from photostereo.synthetic.render import RenderSettings
 from psbase.errors import ConfigError
 from psface.cli import main
 from tests.fixtures import write_canonical_sphere
@@ -34,9 +35,15 @@ SIZE = 64
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory) -> Path:
-    """16 synthetic sessions of 8 people, rendered once for the module."""
+    """16 synthetic sessions of 8 people, rendered once for the module, lit by the lamps
+    alone (with noise and cast shadows) so that alignment errors are not lost among the
+    realistic defaults' room light, highlights and lamp miscalibration."""
     root = tmp_path_factory.mktemp("synth")
-    generate(root, SynthConfig(subjects=8, sessions=2, seed=5, size=192), workers=1)
+    lamps = RenderSettings(
+        ambient=0.0, interreflection=0.0, specular=0.0, direction_error=0.0, intensity_error=0.0
+    )
+    config = SynthConfig(subjects=8, sessions=2, seed=5, size=192, settings=lamps)
+    generate(root, config, workers=1)
     return root
 
 
@@ -84,7 +91,7 @@ def test_aligned_normals_match_ground_truth_warped_the_same_way(tree, maps):
             inside = warp_image(gt_mask.astype(np.float32), matrix, SIZE) > 0.99
             errors.append(angle_error(normals, truth, inside & mask))
     print(f"aligned normals vs warped ground truth: mean {np.mean(errors):.2f} deg")
-    assert np.mean(errors) < 5.0
+    assert np.mean(errors) < 2.0  # measured 1.0
 
 
 def test_a_rolled_and_zoomed_camera_gives_the_same_aligned_normals(tree):

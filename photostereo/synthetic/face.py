@@ -4,8 +4,9 @@ A face is a height field ``h(u, v)`` built from smooth analytic pieces (a supere
 head with a tapering jaw, brow ridge, eye sockets and eyeballs, a nose wedge with tip and
 alae, cheekbones, lips, chin, a neck), and an RGB albedo painted with soft-edged regions
 (skin tone with low- and high-frequency texture, eyebrows, sclera, iris, lash lines, lips,
-nostrils, hair). Every proportion and colour is a per-person parameter drawn once in
-:func:`sample_identity`; :func:`face_fields` evaluates them, plus what changes between
+nostrils, hair), and a shine map: how strongly the skin reflects specularly, highest on
+the oily forehead and nose. Every proportion and colour is a per-person parameter drawn
+once in :func:`sample_identity`; :func:`face_fields` evaluates them, plus what changes between
 visits (expression, facial hair), on a :class:`~photostereo.synthetic.grid.FaceGrid`.
 
 Units: the head is about two units wide; ``u`` right, ``v`` up, ``h`` toward the camera.
@@ -34,7 +35,8 @@ class Identity:
     """Everything that makes one synthetic person look like themselves.
 
     Geometry is in face-frame units (head about two units wide), colours are linear
-    RGB reflectances in [0, 1]. ``texture_seed`` fixes the skin's texture pattern.
+    RGB reflectances in [0, 1]. ``texture_seed`` fixes the skin's texture pattern;
+    ``oiliness`` scales the person's skin shine (the specular map, median 1).
     """
 
     gender: str
@@ -74,6 +76,7 @@ class Identity:
     iris: tuple[float, float, float]
     lip_colour: tuple[float, float, float]
     texture_seed: int
+    oiliness: float = 1.0
 
     @property
     def head_centre(self) -> float:
@@ -103,7 +106,8 @@ class FaceFields:
     ``height`` (N, N) in units, ``grad_u``/``grad_v`` its derivatives along ``u`` and
     ``v`` (dimensionless), ``albedo`` (N, N, 3), ``head`` (N, N) 1 on the person (head,
     neck, hair) and 0 on the background, ``face`` (N, N) 1 on the skin of the face proper
-    (the region ground truth is scored on), ``specular`` (N, N) relative shininess.
+    (the region ground truth is scored on), ``specular`` (N, N) the shine map ``κ`` that
+    scales skin's specular lobe (:func:`_static_shine`).
     """
 
     height: np.ndarray
@@ -194,6 +198,7 @@ def sample_identity(rng: np.random.Generator, gender: str = "male") -> Identity:
         iris=iris,
         lip_colour=tuple(float(c) for c in lip),
         texture_seed=int(rng.integers(2**31)),
+        oiliness=float(np.exp(rng.normal(0.0, 0.3))),
     )
 
 
@@ -393,13 +398,50 @@ def _static_albedo(ident: Identity, grid: FaceGrid, u: np.ndarray, v: np.ndarray
     return albedo
 
 
-def _static(ident: Identity, grid: FaceGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-person albedo, head radius and hair weight (cacheable: no visit changes them)."""
+def _static_shine(ident: Identity, grid: FaceGrid) -> np.ndarray:
+    """The face skin's specular strength ``κ`` (N, N): its shine map, before the visit.
+
+    ``κ`` multiplies skin's Torrance-Sparrow lobe (:mod:`photostereo.synthetic.render`):
+    the share of the surface a film of sebum or moisture covers, times how much brighter
+    that film's highlight is. Base skin is 1; the T-zone shines most (forehead 2.5, the
+    nose 3 and its tip 4), then the moist lips and the chin (2, 1.8) and the cheeks (1.3);
+    the eyes (cornea and wet sclera) are glassy (6). Under a lamp 20 degrees off the
+    camera the nose's highlight then reaches about half the diffuse level, the cheeks'
+    a fifth. Smooth texture (25%) varies it within each region, and the person's
+    ``oiliness`` scales it all. The T-zone is where measured faces shine most (Weyrich
+    et al. 2006 fit skin's lobe region by region).
+    """
+    rng = np.random.default_rng([ident.texture_seed, 1])
+    shine = np.ones((grid.size, grid.size), np.float32)
+    ev, eu = ident.eye_v, ident.eye_u
+    top = ident.eye_v + 0.06
+    tip = ident.nose_tip_v
+    regions = [
+        (1.5, 0.0, ev + 0.42, 0.42, 0.22, {}),  # forehead
+        (2.0, 0.0, 0.5 * (top + tip), 0.08, 0.5 * (top - tip), {"power": 2}),  # the nose
+        (1.0, 0.0, tip, 0.07, 0.06, {}),  # its tip, oiliest
+        (0.8, 0.0, ident.chin_v + 0.04, 0.15, 0.08, {}),
+        (1.0, 0.0, ident.mouth_v, 0.55 * ident.mouth_width, 0.05, {"power": 2}),  # lips
+    ]
+    for side in (-1, 1):
+        regions.append((0.3, side * (eu + 0.12), ident.cheek_v - 0.04, 0.13, 0.1, {}))
+        regions.append(
+            (5.0, side * eu, ev, 0.36 * ident.eye_width, 0.36 * ident.eye_height, {"power": 3})
+        )
+    for extra, cu, cv, su, sv, kwargs in regions:
+        window, w = blob(grid, cu, cv, su, sv, **kwargs)
+        shine[window] += extra * w
+    texture = 1.0 + 0.25 * smooth_noise(rng, grid.size, 10)
+    return (shine * np.clip(texture, 0.4, None) * ident.oiliness).astype(np.float32)
+
+
+def _static(ident: Identity, grid: FaceGrid) -> tuple[np.ndarray, ...]:
+    """Per-person albedo, head radius, hair weight and shine (no visit changes them)."""
     u, v = grid.uv()
     _, r = _head_shape(ident, u, v)
     albedo = _static_albedo(ident, grid, u, v)
     hair = _hair_weight(ident, u, v, r) * (r < 1.0)
-    return albedo, r, hair
+    return albedo, r, hair, _static_shine(ident, grid)
 
 
 def face_fields(
@@ -410,7 +452,7 @@ def face_fields(
     facial_hair: str = "none",
     hair_density: float = 1.0,
     rng: np.random.Generator | None = None,
-    static: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    static: tuple[np.ndarray, ...] | None = None,
     clothing: tuple[float, float, float] = (0.2, 0.2, 0.25),
 ) -> FaceFields:
     """Evaluate a person with one visit's expression and facial hair on ``grid``.
@@ -422,7 +464,7 @@ def face_fields(
     if facial_hair not in FACIAL_HAIR:
         raise ValueError(f"facial_hair must be one of {FACIAL_HAIR}, got {facial_hair!r}")
     rng = rng or np.random.default_rng(0)
-    albedo, r, hair = static if static is not None else _static(ident, grid)
+    albedo, r, hair, shine = static if static is not None else _static(ident, grid)
     albedo = albedo.copy()
     height, _, body = _shape(ident, grid, expr)
     neck = body > 0
@@ -521,7 +563,7 @@ def face_fields(
     albedo[body == 2] = np.asarray(clothing, np.float32)
     face_line = ident.hairline - 0.04 + 0.35 * u * u
     face = (r < 0.94) & (v < face_line) & (hair < 0.01) & ~neck
-    specular = np.where(face, 1.0, 0.1).astype(np.float32)
+    specular = _visit_shine(shine, face, hair, beard, body)
     gv, gu = np.gradient(height, -1.0 / grid.scale, 1.0 / grid.scale)
     return FaceFields(
         height=height,
@@ -535,6 +577,17 @@ def face_fields(
     )
 
 
-def static_fields(ident: Identity, grid: FaceGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _visit_shine(
+    shine: np.ndarray, face: np.ndarray, hair: np.ndarray, beard: np.ndarray, body: np.ndarray
+) -> np.ndarray:
+    """The visit's shine map: the face's own; the skin of the neck, ears and scalp edge
+    as plain skin (at most 1); hair (0.5) and beard (0.3) duller; clothing matt (0.15)."""
+    skin = np.where(face, shine, np.minimum(shine, 1.0))
+    skin = skin + np.clip(hair, 0.0, 1.0) * (0.5 - skin)
+    skin = skin + np.clip(beard, 0.0, 1.0) * (0.3 - skin)
+    return np.where(body == 2, 0.15, skin).astype(np.float32)
+
+
+def static_fields(ident: Identity, grid: FaceGrid) -> tuple[np.ndarray, ...]:
     """What :func:`face_fields` can reuse between visits of one person on one grid."""
     return _static(ident, grid)

@@ -9,7 +9,9 @@ other people or sessions are asked for.
 :func:`render_visit` is pure (arrays in, arrays out); :func:`write_visit` and
 :func:`generate` write the tree ``ROOT/SUBJECT/SESSION/`` in the canonical layout
 (INTERFACES.md), with ``gt_normal.npy``, ``gt_albedo.npy``, ``gt_depth.npy`` and
-``gt_mask.png``.
+``gt_mask.png``, and ``lights.json`` declaring the camera response the captures are
+encoded with. How a capture is formed (room light, cast shadows, bounced light, skin
+highlights, noise, the lamps' calibration error) is :mod:`photostereo.synthetic.render`.
 """
 
 from __future__ import annotations
@@ -25,16 +27,24 @@ from typing import Any
 import cv2
 import numpy as np
 
+from photostereo.response import from_linear, parse_response
 from photostereo.synthetic import population
 from photostereo.synthetic.face import Identity, face_fields, sample_identity, static_fields
 from photostereo.synthetic.grid import FaceGrid
 from photostereo.synthetic.occluders import frame_fields, merge_layers, occluder_fields
-from photostereo.synthetic.render import RenderSettings, add_noise, shade
+from photostereo.synthetic.render import RenderSettings, add_noise, miscalibrate, shade
 from photostereo.synthetic.rigs import Rig, parse_rig
 from photostereo.synthetic.scene import Scene, compose, nominal_scale
 from photostereo.synthetic.variation import Visit, sample_visit
 
 IDENTITY, PERSON, VISIT = 0, 1, 2
+#: Sub-keys of a visit's randomness: the scene, the captures' noise, the room and skin.
+CAPTURE, ROOM = 1, 2
+#: A visit's skin shine varies by this factor either way (washed, or late in the day).
+SHINE_JITTER = 0.3
+#: Exposure left for highlights: diffuse skin is exposed this much below the level it
+#: would get without them (median face level about 0.42 of full scale).
+HEADROOM = 0.85
 #: Luminance weights (ITU-R BT.601), as the capture reader uses.
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 #: The face grid extends past the image so shifted or shrunk heads stay covered.
@@ -79,10 +89,12 @@ class SynthConfig:
 class RenderedVisit:
     """One session in memory.
 
-    ``images`` (K, H, W) float32 grey captures in [0, 1] (luminance of ``rgb`` when RGB),
+    ``images`` (K, H, W) float32 grey captures in [0, 1], linear in radiance (luminance
+    of ``rgb`` when RGB): what a reader returns after undoing ``response``;
     ``rgb`` (K, H, W, 3) or ``None``; ``directions`` (K, 3); ``intensities`` (K,);
-    ``ground_truth`` maps ``normal`` (H, W, 3), ``albedo`` (H, W), ``depth`` (H, W) in
-    pixels with NaN outside the mask, ``mask`` (H, W) bool.
+    ``response`` the camera curve the written files are encoded with (:meth:`stored`);
+    ``ground_truth`` maps ``normal`` (H, W, 3), ``albedo`` (H, W, the diffuse albedo),
+    ``depth`` (H, W) in pixels with NaN outside the mask, ``mask`` (H, W) bool.
     """
 
     subject: str
@@ -93,6 +105,13 @@ class RenderedVisit:
     intensities: np.ndarray
     attributes: dict[str, Any]
     ground_truth: dict[str, np.ndarray]
+    response: str = "linear"
+
+    def stored(self) -> np.ndarray:
+        """The grey captures as the camera stores them: ``images`` encoded by ``response``
+        (before quantisation). A reader that ignores the declared response sees these
+        (an RGB session stores its channels encoded, so its luminance differs a little)."""
+        return from_linear(self.images, parse_response(self.response))
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
@@ -175,28 +194,43 @@ def build_scene(config: SynthConfig, subject: int, session: int) -> tuple[Scene,
 
 
 def render_visit(config: SynthConfig, subject: int, session: int) -> RenderedVisit:
-    """Render one session of the data set ``config`` describes."""
+    """Render one session of the data set ``config`` describes.
+
+    Besides the scene, each visit draws its room light (``ambient`` times a factor in
+    ``1 ± ambient_jitter``) and its skin shine (the shine map times a factor in
+    ``1 ± SHINE_JITTER``), and where its lamps really are (:func:`miscalibrate`: the
+    session records the rig's directions and the intensities it meant to set). The
+    exposure is set for the lamps plus the room light, with some headroom for highlights
+    (:func:`_exposure`); a pale, oily nose under a frontal lamp still clips at times, as
+    it does on a real camera.
+    """
     rig: Rig = parse_rig(config.rig)
+    settings = config.settings
     scene, visit, attributes = build_scene(config, subject, session)
-    rng = _rng(config.seed, subject, VISIT, session, 1)
+    rng = _rng(config.seed, subject, VISIT, session, CAPTURE)
     intensities = (1.0 + visit.light_jitter * rng.uniform(-1, 1, rig.n_lights)).astype(np.float32)
+    room = _rng(config.seed, subject, VISIT, session, ROOM)
+    ambient_scale = 1.0 + settings.ambient_jitter * room.uniform(-1, 1)
+    shine = scene.specular * np.float32(1.0 + SHINE_JITTER * room.uniform(-1, 1))
+    lamps, power = miscalibrate(rig.directions, intensities, room, settings)
     albedo = scene.albedo if config.color == "rgb" else (scene.albedo @ LUMA)[..., None]
     radiance = shade(
         scene.normal,
         albedo,
-        rig.directions,
-        intensities,
+        lamps,
+        power,
         depth=scene.depth,
         receivers=scene.person > 0.5,
-        specular_map=scene.specular,
-        settings=config.settings,
-        exposure=visit.exposure,
+        specular_map=shine,
+        settings=settings,
+        exposure=_exposure(visit, settings, ambient_scale),
+        ambient_scale=ambient_scale,
     )
     if visit.blur > 0:
         sigma = visit.blur * config.size / 256
         for k in range(len(radiance)):
             radiance[k] = cv2.GaussianBlur(radiance[k], (0, 0), sigma).reshape(radiance[k].shape)
-    captures = add_noise(radiance, rng, config.settings)
+    captures = add_noise(radiance, rng, settings)
     rgb = captures if config.color == "rgb" else None
     grey = captures @ LUMA if config.color == "rgb" else captures[..., 0]
     mask = scene.mask
@@ -212,11 +246,23 @@ def render_visit(config: SynthConfig, subject: int, session: int) -> RenderedVis
         intensities=intensities,
         attributes=attributes,
         ground_truth={"normal": gt_normal, "albedo": gt_albedo, "depth": gt_depth, "mask": mask},
+        response=settings.response,
     )
 
 
+def _exposure(visit: Visit, settings: RenderSettings, ambient_scale: float) -> float:
+    """The camera's gain: the visit's exposure over the room light's share, times
+    ``HEADROOM`` when the skin has highlights."""
+    gain = visit.exposure / (1.0 + settings.ambient * ambient_scale)
+    return gain * (HEADROOM if settings.specular > 0 else 1.0)
+
+
 def write_visit(root: str | Path, visit: RenderedVisit, *, bits: int = 8) -> Path:
-    """Write one rendered session as ``root/SUBJECT/SESSION/`` (canonical layout)."""
+    """Write one rendered session as ``root/SUBJECT/SESSION/`` (canonical layout).
+
+    The captures are encoded by the visit's camera response before quantisation, and
+    ``lights.json`` declares it (``"response": "linear"``, ``"srgb"``, ``"gamma:2.2"``).
+    """
     from photostereo.io.canonical import write_canonical
     from photostereo.session import CaptureSession
 
@@ -230,7 +276,12 @@ def write_visit(root: str | Path, visit: RenderedVisit, *, bits: int = 8) -> Pat
     )
     folder = Path(root) / visit.subject / visit.session
     return write_canonical(
-        folder, session, bits=bits, rgb_images=visit.rgb, ground_truth=visit.ground_truth
+        folder,
+        session,
+        bits=bits,
+        rgb_images=visit.rgb,
+        ground_truth=visit.ground_truth,
+        response=visit.response,
     )
 
 

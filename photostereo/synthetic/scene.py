@@ -29,6 +29,9 @@ CONVERGED_PX = 0.05
 #: Ground truth is kept only where the surface faces the camera at least this much
 #: (n_z > 0.4, i.e. within 66 degrees of the view axis, so the four-light rig lights it).
 MIN_NZ = 0.4
+#: Shine (specular strength, as the face's map) of spectacle frames and held objects:
+#: polished plastic and metal.
+FRAME_SHINE = 3.0
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class Scene:
     included: it is what shadows are cast on); ``normal`` (H, W, 3) unit normals;
     ``albedo`` (H, W, C); ``mask`` (H, W) bool, the visible skin of the face where ground
     truth is defined; ``person`` (H, W) float, 1 on the head and 0 on the background;
-    ``specular`` (H, W) relative shininess.
+    ``specular`` (H, W) the shine map ``κ`` of :mod:`photostereo.synthetic.render`.
     """
 
     depth: np.ndarray
@@ -168,6 +171,7 @@ def compose(
         gu = np.where(is_frame, fgu, gu)
         gv = np.where(is_frame, fgv, gv)
         albedo = np.where(is_frame[..., None], fal, albedo)
+        shiny = np.where(is_frame, FRAME_SHINE, shiny)
         person = np.maximum(person, on_frame)
     n_face = np.stack([-gu, -gv, np.ones_like(gu)], axis=-1)
     n_face /= np.linalg.norm(n_face, axis=-1, keepdims=True)

@@ -55,6 +55,9 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys, options, words):
         (["--size", "16"], "--size"),
         (["--seed", "-1"], "--seed"),
         (["--specular", "nan"], "--specular"),
+        (["--ambient", "-0.1"], "--ambient"),
+        (["--response", "log"], "--response"),
+        (["--response", "gamma:-2"], "--response"),
     ],
 )
 def test_out_of_range_options_are_refused_while_parsing(tmp_path, capsys, options, option):
@@ -99,3 +102,25 @@ def test_existing_sessions_and_sheets_are_not_replaced_silently(tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "sheet.png" in err and "already exists" in err
     assert sheet.read_bytes() == b"my picture"
+
+
+def test_the_response_and_realism_options_reach_the_files(tmp_path):
+    import json
+
+    import cv2
+    import numpy as np
+
+    def read_raw(path):
+        return cv2.imread(str(path), cv2.IMREAD_UNCHANGED).astype(np.float64)
+
+    out, ideal = tmp_path / "srgb", tmp_path / "ideal"
+    assert main(["synth", str(out), *SMALL, "--response", "gamma:2.2", "--ambient", "0.3"]) == 0
+    assert main(["synth", str(ideal), *SMALL, "--ideal"]) == 0
+    spec = json.loads(next(out.glob("*/*/lights.json")).read_text())
+    assert spec["response"] == "gamma:2.2"
+    assert json.loads(next(ideal.glob("*/*/lights.json")).read_text())["response"] == "linear"
+    mask = read_raw(next(ideal.glob("*/*/gt_mask.png"))) > 0
+    lifted = read_raw(next(out.glob("*/*/l0.png")))[mask].mean()
+    exact = read_raw(next(ideal.glob("*/*/l0.png")))[mask].mean()
+    assert lifted > exact  # gamma encoding and room light both brighten the face
+    assert np.isfinite(lifted)

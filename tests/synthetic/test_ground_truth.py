@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from photostereo.integrate import integrate_normals
-from photostereo.solvers import solve_lambertian, solve_shadow_aware
+from photostereo.solvers import solve, solve_lambertian
 from photostereo.synthetic.generate import SynthConfig, render_visit
 from photostereo.synthetic.render import RenderSettings
 
@@ -64,23 +66,60 @@ def test_photometric_stereo_recovers_gt_normal_from_ideal_renders():
         assert error.mean() < 1.0
 
 
-def test_shadow_aware_solver_copes_with_default_noise_and_shadows():
-    config = SynthConfig(subjects=4, size=128, seed=6)
-    for visit in _visits(config, 4):
+def _solve_visits(config: SynthConfig, method: str, n: int = 4):
+    """(subject, mean angular error in degrees, unsolved fraction) per visit, 8-bit captures."""
+    out = []
+    for visit in _visits(config, n):
         gt = visit.ground_truth
         quantised = np.round(visit.images * 255) / 255  # as written at 8 bits
-        result = solve_shadow_aware(
-            quantised, visit.directions, intensities=visit.intensities, mask=gt["mask"]
+        result = solve(
+            quantised,
+            visit.directions,
+            method=method,
+            intensities=visit.intensities,
+            mask=gt["mask"],
         )
         solved = gt["mask"] & result.mask
-        error = _angular_error_deg(result.normals[solved], gt["normal"][solved])
+        error = _angular_error_deg(result.normals[solved], gt["normal"][solved]).mean()
         unsolved = 1.0 - solved.sum() / gt["mask"].sum()
         print(
-            f"{visit.subject}: default renders, mean angular error {error.mean():.2f} deg"
+            f"{visit.subject} {method}: mean angular error {error:.2f} deg"
             f" ({100 * unsolved:.1f}% of the mask unsolved)"
         )
-        assert error.mean() < 5.0
-        assert unsolved < 0.02
+        out.append((visit.subject, float(error), float(unsolved)))
+    return out
+
+
+def test_shadow_aware_solver_copes_with_lamps_noise_and_cast_shadows():
+    """The lamps alone, where the session says (no room light, highlights or calibration
+    error): noise and cast shadows only."""
+    lamps = replace(
+        RenderSettings(),
+        ambient=0.0,
+        interreflection=0.0,
+        specular=0.0,
+        direction_error=0.0,
+        intensity_error=0.0,
+    )
+    for _, error, unsolved in _solve_visits(
+        SynthConfig(subjects=4, size=128, seed=6, settings=lamps), "shadow"
+    ):
+        assert error < 2.0  # measured 0.60-1.11 deg (seed 6)
+        assert unsolved < 0.02  # measured 0.0%
+
+
+@pytest.mark.parametrize("method", ["plain", "shadow", "robust"])
+def test_default_renders_are_no_kinder_than_real_faces(method):
+    """Room light, highlights, bounced light and the rig's calibration error bias every
+    Lambertian solver by degrees.
+
+    The generator used to be kinder than real captures (about a degree for every solver);
+    with its realistic defaults no solver gets under two degrees on any face, and none
+    falls apart either.
+    """
+    for _, error, unsolved in _solve_visits(SynthConfig(subjects=4, size=128, seed=6), method):
+        assert 2.0 < error < 14.0  # measured 4.6-10.3 deg (seed 6; s0002, dark skin, 9-10)
+        assert unsolved < 0.15  # measured 0-8% (robust drops clipped highlights)
 
 
 def test_albedo_recovered_from_ideal_renders_matches_gt_up_to_exposure():
