@@ -14,7 +14,6 @@ ring, and the relighting of held-out lights from a many-light fit.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import sys
@@ -23,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from tables import ratio, table
 
 from photostereo.realdata.runner import BASELINE, TRIMMED, load_protocol, run_protocol
 from photostereo.solvers import SOLVERS
@@ -36,27 +36,6 @@ GROUP_TITLES = {
     "6": "6-light sessions",
     "ring": "Photoface-like rings (15, 25, 35 deg)",
 }
-
-
-def ratio(value: float, base: float) -> str:
-    """``(x1.23)``: value / base, or blank where it has no meaning."""
-    if not (math.isfinite(value) and math.isfinite(base)) or base == 0:
-        return "(x  -  )"
-    return f"(x{value / base:4.2f})"
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Columns right-aligned to their widest cell, the first left-aligned."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for row in [header, *rows]:
-        cells = [
-            str(c).rjust(w) if i else str(c).ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells))
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def group_table(figures: dict, solvers: Sequence[str]) -> str:

@@ -44,6 +44,7 @@ from itertools import cycle, islice
 from pathlib import Path
 
 import numpy as np
+from tables import ratio, table
 
 from photostereo.lights import from_azimuth_elevation, from_zenith_azimuth
 from photostereo.response import parse_response, to_linear
@@ -214,27 +215,6 @@ def _mean(values: list[float]) -> float:
 def _max(values: list[float]) -> float:
     finite = [v for v in values if np.isfinite(v)]
     return float(np.max(finite)) if finite else float("nan")
-
-
-def ratio(value: float, base: float) -> str:
-    """``(x1.23)``: value / base, or blank where it has no meaning (bench_real.py's form)."""
-    if not (np.isfinite(value) and np.isfinite(base)) or base == 0:
-        return "(x  -  )"
-    return f"(x{value / base:4.2f})"
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    """Columns right-aligned to their widest cell, the first left-aligned."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for row in [header, *rows]:
-        cells = [
-            str(c).rjust(w) if i else str(c).ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells))
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def group_table(figures: dict[str, dict[str, float]], solvers: list[str]) -> str:

@@ -72,3 +72,4 @@ def test_a_new_folder_is_created_with_the_marker(tmp_path):
     folder = prepare_demo_folder(tmp_path / "a" / "demo", overwrite=False)
     assert (folder / MARKER).is_file()
     assert folder.stat().st_mode & 0o077 == 0
+    assert (folder / MARKER).stat().st_mode & 0o077 == 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from psbase.atomic import write_atomically
 from psbase.errors import InputError
 from psbase.outputs import make_folders
 from psface.options import integer, non_negative_int, number
@@ -164,5 +165,6 @@ def prepare_demo_folder(out: Path, *, overwrite: bool) -> Path:
             elif target.exists() or target.is_symlink():
                 target.unlink()
     make_folders(out)
-    (out / MARKER).write_text("made by psface demo; --overwrite may clear this folder\n")
+    text = "made by psface demo; --overwrite may clear this folder\n"
+    write_atomically(out / MARKER, lambda tmp: tmp.write_text(text))
     return out
