@@ -53,6 +53,9 @@ def test_reconstruct_writes_maps_previews_and_mesh(tmp_path, capsys):
     assert preview[12, 32, 1] > 150 > preview[52, 32, 1]  # green is y: high at the top
     summary = json.loads((out / "summary.json").read_text())
     assert summary["solver"] == "shadow" and summary["pixels"] == int(mask.sum())
+    assert sum(summary["solved_by"].values()) == summary["pixels"]  # how each was solved
+    assert summary["solved_by"]["all lights"] > 0 and summary["notes"] == []
+    assert summary["response"] == "linear"
     vertices, faces = read_ply(out / "mesh.ply")
     assert len(vertices) == mask.sum()
     a, b, c = (vertices[faces["v"][:, i]] for i in range(3))

@@ -288,3 +288,29 @@ def test_compiled_shadow_steps_match_the_numpy_definition_on_every_pixel(n_light
     np.testing.assert_allclose(fast[0], slow[0], rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(fast[3], slow[3], rtol=1e-5, atol=1e-9)
     assert len(set(fast[1].tolist())) >= 2  # the scene reaches more than one branch
+
+
+def test_robust_is_completed_by_the_shadow_solver_where_it_leaves_much_unsolved():
+    """With three lights robust cannot reweight anything and leaves every shadowed
+    pixel empty; the session must not come back with holes, and must say so."""
+    normals, mask = sphere(96)
+    directions = rig(3, zenith=70.0)
+    images = render(normals, albedo_map(mask.shape), directions, noise=0.005)
+    alone = solve_robust(images, directions, mask=mask)
+    shadow = solve_shadow_aware(images, directions, mask=mask)
+    assert alone.mask.sum() < 0.9 * shadow.mask.sum()
+    result = solve(images, directions, method="robust", mask=mask)
+    np.testing.assert_array_equal(result.mask, alone.mask | shadow.mask)
+    filled = result.mask & ~alone.mask
+    np.testing.assert_array_equal(result.normals[filled], shadow.normals[filled])
+    assert len(result.notes) == 1 and "come from the shadow solver" in result.notes[0]
+
+
+def test_robust_keeps_its_own_result_where_it_covers_the_face():
+    normals, mask = sphere(96)
+    directions = rig(8, zenith=30.0)
+    images = render(normals, albedo_map(mask.shape), directions, noise=0.005)
+    result = solve(images, directions, method="robust", mask=mask)
+    alone = solve_robust(images, directions, mask=mask)
+    np.testing.assert_array_equal(result.normals, alone.normals)
+    assert result.notes == ()
