@@ -273,13 +273,14 @@ def _neighbour_prior(
     pixel gives its prior, so wide holes cost no more than narrow ones.
     """
     weight = solved.reshape(shape).astype(np.float64)
-    fields = np.concatenate([weight[None], b.reshape(3, *shape) * weight])
+    coarse = np.concatenate([weight[None], b.reshape(3, *shape) * weight])
     prior = np.full((3, shape[0] * shape[1]), np.nan)
     todo = np.asarray(needed)
     rows, cols = np.divmod(todo, shape[1])
     for level in range(len(PRIOR_SIGMAS)):
         factor = 2**level
-        coarse = _block_sums(fields, factor)
+        if level:
+            coarse = _block_sums(coarse, 2)  # each level from the one below
         smooth = np.stack([ndimage.gaussian_filter(f, 2.0, mode="constant") for f in coarse])
         total = smooth[0][rows // factor, cols // factor]
         here = total > 1e-3 * factor * factor
@@ -293,8 +294,6 @@ def _neighbour_prior(
 
 def _block_sums(fields: np.ndarray, factor: int) -> np.ndarray:
     """(C, ceil(H / f), ceil(W / f)) sums over f x f blocks (zero-padded at the edges)."""
-    if factor == 1:
-        return fields
     c, h, w = fields.shape
     padded = np.zeros((c, -(-h // factor) * factor, -(-w // factor) * factor))
     padded[:, :h, :w] = fields
