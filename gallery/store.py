@@ -50,7 +50,7 @@ import numpy as np
 
 from gallery.templates import aggregate, l2_normalise
 from psbase.errors import ConfigError, InputError, one_line
-from psbase.hdf5 import write_hdf5_atomically
+from psbase.hdf5 import read_strings, write_hdf5_atomically
 from psbase.lock import exclusive_lock
 from psbase.outputs import check_output_file
 
@@ -202,6 +202,11 @@ def _member(path: Path, group: h5py.Group, name: str, cls: type) -> h5py.Group |
     return member
 
 
+def _keys(subject: np.ndarray, session: np.ndarray) -> np.ndarray:
+    """One string per template naming its (subject, session) pair."""
+    return np.char.add(np.char.add(subject, "\x1f"), session)
+
+
 def _read(path: Path, group: h5py.Group, name: str, kind: str, ndim: int) -> np.ndarray:
     """Dataset ``group/name`` read whole, after checking its dtype kind and dimensions."""
     dataset = _member(path, group, name, h5py.Dataset)
@@ -215,11 +220,7 @@ def _read(path: Path, group: h5py.Group, name: str, kind: str, ndim: int) -> np.
         expected = "(N,)" if ndim == 1 else "(N, D)"
         raise InputError(path, f"dataset {where} has shape {dataset.shape}; expected {expected}")
     try:
-        if kind == "str":
-            if dataset.shape[0] == 0:
-                return np.array([], str)
-            return np.asarray(dataset.asstr()[()], dtype=str)
-        return dataset[()]
+        return read_strings(dataset) if kind == "str" else dataset[()]
     except (OSError, TypeError, ValueError) as error:
         raise InputError(path, f"dataset {where} cannot be read ({one_line(error)})") from None
 
@@ -246,7 +247,7 @@ def _check_contents(path: Path, t: dict[str, np.ndarray], ids: dict[str, np.ndar
     for where, values in (("templates", t["embedding"]), ("identities", ids["embedding"])):
         if not np.isfinite(values).all():
             raise InputError(path, f"dataset {where}/embedding holds NaN or infinite values")
-    keys = np.char.add(np.char.add(t["subject"], "\x1f"), t["session"])
+    keys = _keys(t["subject"], t["session"])
     if np.unique(keys).size != keys.size:
         raise InputError(path, "templates hold the same (subject, session) twice")
     names, counts = np.unique(t["subject"], return_counts=True)
@@ -449,7 +450,7 @@ def enroll(
     n = templates.shape[0]
     if templates.ndim != 2 or not (quality.size == subject.size == session.size == n):
         raise ValueError("templates (N, D), quality, subject and session (N,) must agree in N.")
-    keys = np.char.add(np.char.add(subject, "\x1f"), session)
+    keys = _keys(subject, session)
     if np.unique(keys).size != n:
         raise InputError(path, "the batch enrols the same (subject, session) twice")
     check_target(path, must_exist=False)
@@ -461,7 +462,7 @@ def enroll(
                 raise ModelMismatchError(
                     f"{path}: holds {old.dim}-dimensional templates, given {templates.shape[1]}"
                 )
-            old_keys = np.char.add(np.char.add(old.subject, "\x1f"), old.session)
+            old_keys = _keys(old.subject, old.session)
             keep = ~np.isin(old_keys, keys)
             replaced = int((~keep).sum())
             new_identities = int(np.setdiff1d(subject, old.subject).size)

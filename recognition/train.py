@@ -320,10 +320,9 @@ class Trainer:
         if meta.get("classes") != [str(n) for n in self.class_names]:
             raise ConfigError("the checkpoint was trained on other people than this split")
         for part, module in (("model", self.model), ("head", self.head)):
-            check_tensors(
-                path, unprefixed(part, tensors), module.state_dict(), against="config.json"
-            )
-            module.load_state_dict(unprefixed(part, tensors))
+            part_tensors = unprefixed(part, tensors)
+            check_tensors(path, part_tensors, module.state_dict(), against="config.json")
+            module.load_state_dict(part_tensors)
         try:
             optim = {k: v.to(self.device) for k, v in unprefixed("optim", tensors).items()}
             load_optimizer_state(self.optimizer, optim, meta["optimizer"])
