@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
+from photostereo.response import Response, parse_response
+
 
 class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors are one line, naming where ``--help`` is."""
@@ -19,6 +21,14 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
         sys.exit(2)
+
+
+def response_type(text: str) -> Response:
+    """``--response``: a camera response (:func:`parse_response`), refused while parsing."""
+    try:
+        return parse_response(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def integer(low: int | None = None, high: int | None = None) -> Callable[[str], int]:

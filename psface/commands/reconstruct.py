@@ -21,13 +21,12 @@ from photostereo.io.discover import (
 )
 from photostereo.io.outputs import quality_summary, write_reconstruction
 from photostereo.reconstruct import Reconstruction, reconstruct
-from photostereo.response import Response, parse_response
 from photostereo.solvers import SOLVERS
 from psbase.errors import InputError, PsfaceError, one_line
 from psbase.failures import unexpected
 from psbase.labels import safe_component
 from psbase.outputs import output_folder, prepare_output_folder
-from psface.options import positive_number
+from psface.options import positive_number, response_type
 
 HELP = "photometric stereo: sessions to normal, albedo and depth maps"
 DESCRIPTION = """\
@@ -78,14 +77,6 @@ RESPONSE_HELP = (
     "default: what the session's lights.json declares, else linear. A session that "
     "declares another response fails, naming lights.json and both values"
 )
-
-
-def response_type(text: str) -> Response:
-    """``--response``: a camera response (:func:`parse_response`), refused while parsing."""
-    try:
-        return parse_response(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

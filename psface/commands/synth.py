@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from psbase.errors import ConfigError
-from psface.options import integer, non_negative_int, number, positive_int
+from psface.options import integer, non_negative_int, number, positive_int, response_type
 
 HELP = "make synthetic people photographed under a multi-light rig, with ground truth"
 DESCRIPTION = """\
@@ -60,15 +60,6 @@ def _sessions(text: str) -> int | str:
         raise argparse.ArgumentTypeError(
             f"--sessions takes a count of at least 1 or 'photoface', not {text!r}"
         ) from None
-
-
-def _response(text: str) -> str:
-    from photostereo.response import parse_response
-
-    try:
-        return str(parse_response(text))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -141,7 +132,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--response",
-        type=_response,
+        type=response_type,
         default="linear",
         metavar="R",
         help="camera response the files are encoded with: linear, srgb or gamma:G "
