@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from tables import ratio, table
+from tables import by_key_table, ratio, table
 
 from photostereo.realdata.runner import BASELINE, TRIMMED, load_protocol, run_protocol
 from photostereo.solvers import SOLVERS
@@ -61,17 +61,6 @@ def group_table(figures: dict, solvers: Sequence[str]) -> str:
             f"{1e3 * f['seconds']:7.1f} {ratio(f['seconds'], base['seconds'])}",
         ])  # fmt: skip
     return table(header, rows)
-
-
-def by_key_table(errors: dict, solvers: Sequence[str], title: str) -> str:
-    """Mean error per column key (side or ring zenith), with ratios to plain."""
-    keys = list(errors)
-    rows = [
-        [name]
-        + [f"{errors[k][name]:6.2f} {ratio(errors[k][name], errors[k][BASELINE])}" for k in keys]
-        for name in solvers
-    ]
-    return table([title, *(str(k) for k in keys)], rows)
 
 
 def side_errors(result: dict, solvers: Sequence[str]) -> dict:
@@ -143,9 +132,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n## {title}: {sessions} sessions\n")
             print(group_table(result["groups"][group], solvers))
     print("\n## Mean error by side (few-light sessions of every size)\n")
-    print(by_key_table(side_errors(result, solvers), solvers, "solver"))
+    print(by_key_table(side_errors(result, solvers), solvers, BASELINE))
     print("\n## Mean error by ring zenith (deg)\n")
-    print(by_key_table(result["rings"], solvers, "solver"))
+    print(by_key_table(result["rings"], solvers, BASELINE))
     fit = len(next(iter(protocol["people"].values()))["relight"]["fit"])
     print(
         f"\n## Relighting {protocol['rules']['held_out']} held-out lights from {fit} fit lights\n"

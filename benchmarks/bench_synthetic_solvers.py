@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import tempfile
 import time
 from dataclasses import replace
@@ -44,24 +43,22 @@ from itertools import cycle, islice
 from pathlib import Path
 
 import numpy as np
-from tables import ratio, table
+from tables import by_key_table, ratio, table
 
-from photostereo.lights import from_azimuth_elevation, from_zenith_azimuth
+from photostereo.lights import from_zenith_azimuth
+from photostereo.realdata.metrics import unsolved_fraction
+from photostereo.realdata.protocol import RING_AZIMUTHS, RING_ZENITHS, light_directions
+from photostereo.realdata.runner import BASELINE, warm_up
 from photostereo.response import parse_response, to_linear
 from photostereo.solvers import SOLVERS, solve
 from photostereo.synthetic.generate import RenderedVisit, SynthConfig, render_visit
 from photostereo.synthetic.render import RenderSettings
 
-BASELINE = "plain"
 #: The real-data protocol whose light sets the 3-, 4- and 6-light groups reuse.
 PROTOCOL = Path(__file__).resolve().parents[1] / "data" / "protocols" / "yaleb.json"
-#: Yale B capture names carry the light's azimuth and elevation.
-YALE_ANGLES = re.compile(r"A([+-]\d{3})E([+-]\d{2})")
 #: Without the protocol: the sides' azimuths (image frame) and the side rigs' geometry.
 SIDES = {"left": 180.0, "right": 0.0, "above": 90.0, "below": 270.0, "front": None}
 SIDE_TILT, SIDE_SPREAD = 35.0, 20.0
-#: The protocol's Photoface-like rings: 4 lights at these azimuths, at each zenith.
-RING_ZENITHS, RING_AZIMUTHS = (15.0, 25.0, 35.0), (45.0, 135.0, 225.0, 315.0)
 
 
 def ring_rigs(count: int) -> list[tuple[str, np.ndarray]]:
@@ -80,10 +77,7 @@ def protocol_rigs(path: Path, k: int) -> list[tuple[str, np.ndarray]]:
     for person in people.values():
         for session in person["sessions"]:
             if len(session["lights"]) == k:
-                angles = np.array(
-                    [YALE_ANGLES.search(name).groups() for name in session["lights"]], float
-                )
-                rigs.append((session["side"], from_azimuth_elevation(angles[:, 0], angles[:, 1])))
+                rigs.append((session["side"], light_directions(session["lights"])))
     return rigs
 
 
@@ -140,7 +134,7 @@ def score(visit: RenderedVisit, images: np.ndarray, method: str) -> dict[str, fl
     )
     seconds = time.perf_counter() - start
     scored = face & result.mask
-    unsolved = float((face & ~scored).sum() / max(int(face.sum()), 1))
+    unsolved = unsolved_fraction(result.mask, face)
     if not scored.any():
         return {"error": np.nan, "unsolved": unsolved, "albedo": np.nan, "seconds": seconds}
     error = float(angular_error_deg(result.normals[scored], truth["normal"][scored]).mean())
@@ -239,28 +233,6 @@ def group_table(figures: dict[str, dict[str, float]], solvers: list[str]) -> str
     return table(header, rows)
 
 
-def by_side_table(errors: dict[str, dict[str, float]], solvers: list[str]) -> str:
-    """Mean error per column key (side or ring zenith), with ratios to plain."""
-    keys = list(errors)
-    rows = [
-        [name]
-        + [f"{errors[k][name]:6.2f} {ratio(errors[k][name], errors[k][BASELINE])}" for k in keys]
-        for name in solvers
-    ]
-    return table(["solver", *keys], rows)
-
-
-def warm_up(solvers: list[str]) -> None:
-    """Solve a tiny stack once per solver and rig size, so compiling is not timed."""
-    for k in (3, 4, 6):
-        rng = np.random.default_rng(k)
-        lights = rng.normal(size=(k, 3)) + np.array([0.0, 0.0, 3.0])
-        lights /= np.linalg.norm(lights, axis=1, keepdims=True)
-        images = rng.uniform(0.1, 0.9, (k, 8, 8)).astype(np.float32)
-        for name in solvers:
-            solve(images, lights.astype(np.float32), method=name)
-
-
 def conditions(args: argparse.Namespace, settings: RenderSettings) -> str:
     if args.ideal:
         return "ideal renders (Lambertian, no room light, cast shadows, highlights or noise)"
@@ -286,7 +258,7 @@ def main() -> None:
     settings = replace(settings, response=args.response)
     solvers = [BASELINE, *(name for name in SOLVERS if name != BASELINE)]
     start = time.perf_counter()
-    warm_up(solvers)
+    warm_up(solvers, (3, 4, 6))
     groups: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for k in (3, 4, 6):
@@ -311,9 +283,9 @@ def main() -> None:
         print(f"\n## {titles[group]}: {len(records)} sessions\n")
         print(group_table(summarise(records, solvers), solvers))
     print("\n## Mean error by side (few-light sessions of every size)\n")
-    print(by_side_table(side_errors(groups, solvers), solvers))
+    print(by_key_table(side_errors(groups, solvers), solvers, BASELINE))
     print("\n## Mean error by ring zenith (deg)\n")
-    print(by_side_table(side_errors(groups, solvers, rings=True), solvers))
+    print(by_key_table(side_errors(groups, solvers, rings=True), solvers, BASELINE))
     print(f"\ntotal {time.perf_counter() - start:.1f} s")
     if args.json:
         text = json.dumps({"conditions": conditions(args, settings), "groups": groups}, indent=1)

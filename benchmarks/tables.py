@@ -26,3 +26,14 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         lines.append("  ".join(cells))
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def by_key_table(errors: dict, solvers: Sequence[str], baseline: str) -> str:
+    """Mean error per column key (side or ring zenith), with ratios to ``baseline``."""
+    keys = list(errors)
+    rows = [
+        [name]
+        + [f"{errors[k][name]:6.2f} {ratio(errors[k][name], errors[k][baseline])}" for k in keys]
+        for name in solvers
+    ]
+    return table(["solver", *(str(k) for k in keys)], rows)

@@ -41,10 +41,16 @@ def session_error(
     """
     face = np.asarray(face, bool)
     scored = face & np.asarray(solved, bool)
-    unsolved = float((face & ~scored).sum() / max(int(face.sum()), 1))
+    unsolved = unsolved_fraction(solved, face)
     if not scored.any():
         return float("nan"), unsolved
     return float(np.nanmean(angular_error_deg(normals[scored], reference[scored]))), unsolved
+
+
+def unsolved_fraction(solved: np.ndarray, face: np.ndarray) -> float:
+    """|face & ~solved| / |face|: the share of the face a solve left empty."""
+    face = np.asarray(face, bool)
+    return float((face & ~np.asarray(solved, bool)).sum() / max(int(face.sum()), 1))
 
 
 def albedo_spread(albedos: np.ndarray, solved: np.ndarray, face: np.ndarray) -> float:

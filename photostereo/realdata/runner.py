@@ -88,7 +88,7 @@ def run_protocol(
     if unknown:
         raise ValueError(f"unknown solvers {unknown}; choose from {', '.join(known)}")
     chosen = sorted(protocol["people"]) if people is None else list(people)
-    _warm_up(names, _light_counts(protocol, chosen))
+    warm_up(names, _light_counts(protocol, chosen))
     runs = [_run_person(Path(data_dir), p, protocol["people"][p], names) for p in chosen]
     return _summarise(runs, names)
 
@@ -100,7 +100,7 @@ def _light_counts(protocol: Mapping, people: Sequence[str]) -> set[int]:
     return counts
 
 
-def _warm_up(solvers: Sequence[str], light_counts: Iterable[int]) -> None:
+def warm_up(solvers: Sequence[str], light_counts: Iterable[int]) -> None:
     """Solve a tiny stack once per solver and rig size, so that timings exclude compiling."""
     rng = np.random.default_rng(0)
     for k in sorted(light_counts):
@@ -188,7 +188,7 @@ def _relight(pick, split: Mapping, face: np.ndarray, solvers: Sequence[str]) -> 
         error = metrics.relighting_error(
             result.normals, result.albedo, result.mask, held_dirs, held_images, face
         )
-        unsolved = float((face & ~result.mask).sum() / max(int(face.sum()), 1))
+        unsolved = metrics.unsolved_fraction(result.mask, face)
         out[name] = {"error": error, "unsolved": unsolved, "seconds": seconds}
     start = time.perf_counter()
     trimmed = trimmed_fit(fit_images, fit_dirs)
@@ -197,7 +197,7 @@ def _relight(pick, split: Mapping, face: np.ndarray, solvers: Sequence[str]) -> 
     error = metrics.relighting_error(
         trimmed.normals, trimmed.albedo, solved, held_dirs, held_images, face
     )
-    unsolved = float((face & ~solved).sum() / max(int(face.sum()), 1))
+    unsolved = metrics.unsolved_fraction(solved, face)
     out[TRIMMED] = {"error": error, "unsolved": unsolved, "seconds": seconds}
     return out
 
