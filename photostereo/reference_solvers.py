@@ -14,8 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from photostereo.shadows import weighted_fit
 from photostereo.solver_common import MIN_OBSERVATIONS, PhotometricResult, prepare_inputs
 
+#: Relative determinant below which robust treats a pixel's weighted lights as coplanar.
+ROBUST_TOLERANCE = 1e-4
 #: Pixels processed together; (K + 3) x BLOCK float32 stays inside a core's L2 cache.
 BLOCK = 16384
 
@@ -97,11 +100,11 @@ def solve_robust(
             trusted *= usable[:, start:stop]
         c = scale * np.maximum(np.median(obs, axis=0), shadow_threshold)
         weights = trusted
-        b, ok = _solve_weighted(lights, obs, weights)
+        b, ok = weighted_fit(lights, obs, weights, tolerance=ROBUST_TOLERANCE)
         for _ in range(iterations):
             r = obs - lights @ b
             weights = trusted / (1.0 + (r / c) ** 2)
-            b, ok = _solve_weighted(lights, obs, weights)
+            b, ok = weighted_fit(lights, obs, weights, tolerance=ROBUST_TOLERANCE)
         r = obs - lights @ b
         total = np.maximum(weights.sum(axis=0), 1e-12)
         rms = np.sqrt(np.einsum("kp,kp->p", weights * r, r) / total)
@@ -120,40 +123,6 @@ def _trusted(
     """0/1 float weights: observations neither in shadow nor saturated."""
     floor = np.maximum(shadow_threshold, relative_shadow * obs.max(axis=0))
     return ((obs > floor) & (obs < saturation)).astype(np.float32)
-
-
-def _solve_weighted(
-    lights: np.ndarray, obs: np.ndarray, weights: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Solve (sum_k w_k s_k s_k^T) b = sum_k w_k I_k s_k for every pixel at once.
-
-    Returns b (3, P) and a flag (P,) that is False where the system is singular or
-    ill-conditioned (fewer than three weighted lights, or nearly coplanar ones).
-    """
-    sx, sy, sz = lights[:, 0], lights[:, 1], lights[:, 2]
-    outer = np.stack([sx * sx, sx * sy, sx * sz, sy * sy, sy * sz, sz * sz])  # (6, K)
-    a, b_, c, d, e, f = outer @ weights  # the symmetric 3x3 [[a b c] [b d e] [c e f]]
-    rhs = lights.T @ (weights * obs)  # (3, P)
-    # Cofactors of the symmetric matrix; its inverse is cof / det.
-    c00 = d * f - e * e
-    c01 = c * e - b_ * f
-    c02 = b_ * e - c * d
-    c11 = a * f - c * c
-    c12 = b_ * c - a * e
-    c22 = a * d - b_ * b_
-    det = a * c00 + b_ * c01 + c * c02
-    scale = (a + d + f) / 3.0
-    ok = det > 1e-4 * scale**3
-    inv_det = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
-    x, y, z = rhs
-    solution = np.stack(
-        [
-            (c00 * x + c01 * y + c02 * z) * inv_det,
-            (c01 * x + c11 * y + c12 * z) * inv_det,
-            (c02 * x + c12 * y + c22 * z) * inv_det,
-        ]
-    )
-    return solution, ok
 
 
 class _Outputs:

@@ -213,11 +213,13 @@ def weighted_fit(
     w: np.ndarray,
     *,
     prior: tuple[float, np.ndarray] | None = None,
+    tolerance: float = 1e-12,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Solve (sum_k w_k s_k s_k^T + lambda I) b = sum_k w_k I_k s_k + lambda b0 per pixel.
 
     ``prior`` is ``(lambda, b0 (3, P))``. Returns b (3, P), zero where the system is
-    singular, and a flag (P,) that is False there.
+    singular (determinant at most ``tolerance`` times the cube of the mean eigenvalue),
+    and a flag (P,) that is False there.
     """
     a, b_, c, d, e, f = _packed_normal_matrix(s, w)
     rhs = s.T @ (w * obs)
@@ -228,7 +230,7 @@ def weighted_fit(
     c00, c01, c02 = d * f - e * e, c * e - b_ * f, b_ * e - c * d
     c11, c12, c22 = a * f - c * c, b_ * c - a * e, a * d - b_ * b_
     det = a * c00 + b_ * c01 + c * c02
-    ok = det > 1e-12 * np.maximum((a + d + f) / 3.0, 1e-300) ** 3
+    ok = det > tolerance * np.maximum((a + d + f) / 3.0, 1e-300) ** 3
     inv_det = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
     x, y, z = rhs
     solution = np.stack(
