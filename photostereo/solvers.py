@@ -190,6 +190,9 @@ def _robust_or_fallback(
 ) -> PhotometricResult:
     """``robust``, or where it leaves too much unsolved (it needs redundancy that a
     few-light session lacks) completed by ``shadow``, with a note saying so."""
+    requested = robust.mask.size if mask is None else int(np.count_nonzero(mask))
+    if robust.mask.sum() >= ROBUST_MIN_COVERAGE * requested:
+        return robust  # shadow solves at most the requested pixels: no need to run it
     shadow = solve_shadow_aware(images, directions, intensities=intensities, mask=mask, valid=valid)
     if robust.mask.sum() >= ROBUST_MIN_COVERAGE * shadow.mask.sum():
         return robust
