@@ -64,7 +64,7 @@ def solve_robust(
     saturation: float = 0.98,
     shadow_threshold: float = 0.01,
     relative_shadow: float = 0.05,
-    scale: float = 0.02,
+    scale: float = 0.15,
     iterations: int = 10,
 ) -> PhotometricResult:
     """Iteratively reweighted least squares, for rigs with specular highlights.
@@ -79,7 +79,10 @@ def solve_robust(
     scale : float
         Residual scale of the Cauchy weight w = 1 / (1 + (r / c)^2), as a fraction of
         the pixel's median observation: residuals well above it (a highlight, a cast
-        shadow) lose their say, those below keep it.
+        shadow) lose their say, those below keep it. Real skin departs from Lambert's
+        law by about a tenth even where nothing is wrong: on Extended Yale B (31 fit
+        lights, 10 held out) 0.15 predicts held-out lights 0.89x as far off as plain
+        least squares, where 0.02 managed 0.92x and left 0.25% of the face unsolved.
     iterations : int
         Reweighting rounds after the first, equally weighted, solve.
 

@@ -12,7 +12,17 @@ from photostereo.solvers import (
     solve_robust,
     solve_shadow_aware,
 )
-from tests.scenes import albedo_map, angular_error_deg, bump_field, render, rig, sphere
+from photostereo.lights import from_zenith_azimuth
+from tests.scenes import (
+    albedo_map,
+    angular_error_deg,
+    bump_field,
+    dimmed_patch_scene,
+    face_like_scene,
+    render,
+    rig,
+    sphere,
+)
 
 SOLVER_FUNCTIONS = (solve_lambertian, solve_shadow_aware, solve_robust)
 
@@ -314,3 +324,61 @@ def test_robust_keeps_its_own_result_where_it_covers_the_face():
     alone = solve_robust(images, directions, mask=mask)
     np.testing.assert_array_equal(result.normals, alone.normals)
     assert result.notes == ()
+
+
+@pytest.mark.parametrize("light", range(4))
+def test_photoface_rig_with_one_light_dimmed_to_40_percent_is_solved_on_its_patch(light):
+    """Issue 10: a cast shadow lifted to 40% by room light, each light in turn. With four
+    lights both lights of a diagonal leave the same residual; the neighbours decide."""
+    scene = dimmed_patch_scene()
+    patch = scene.dimmed[light]
+    result = solve_shadow_aware(scene.images, scene.directions, mask=scene.mask)
+    plain = solve_lambertian(scene.images, scene.directions, mask=scene.mask)
+    errors = np.degrees(np.arccos(np.clip((result.normals * scene.normals).sum(-1), -1, 1)))
+    plain_errors = np.degrees(np.arccos(np.clip((plain.normals * scene.normals).sum(-1), -1, 1)))
+    assert np.median(plain_errors[patch]) > 20.0  # measured 32 to 57
+    assert np.median(errors[patch]) < 2.0  # measured 0.00
+    assert (result.how[patch] == HOW["cast shadow"]).mean() > 0.9
+    assert (result.n_used[patch] == 3).mean() > 0.9
+    outside = scene.mask & ~scene.dimmed.any(axis=0)
+    assert np.mean(errors[outside]) < 0.5  # the rest is exact Lambertian data
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_shadow_aware_is_30_percent_better_than_plain_under_cast_shadows(seed):
+    """Realistic synthetic faces (room light lifting the shadows, bounce, highlights,
+    noise) under a four-light ring at 35 degrees: on the pixels where the nose or brow
+    casts a shadow, the default errs at most 0.7 times as much as plain least squares
+    (measured 0.33, 0.47, 0.33) and no worse on the face as a whole."""
+    directions = from_zenith_azimuth(np.full(4, 35.0), np.array([45.0, 135.0, 225.0, 315.0]))
+    scene = face_like_scene(directions, seed=seed, noise=True)
+    cast = scene.cast_shadow.any(axis=0) & scene.mask
+    assert cast.sum() > 3
+    shadow = solve_shadow_aware(scene.images, scene.directions, mask=scene.mask)
+    plain = solve_lambertian(scene.images, scene.directions, mask=scene.mask)
+    ratio = angular_error_deg(shadow.normals, scene.normals, cast) / angular_error_deg(
+        plain.normals, scene.normals, cast
+    )
+    assert ratio < 0.7
+    whole = angular_error_deg(shadow.normals, scene.normals, scene.mask)
+    assert whole < angular_error_deg(plain.normals, scene.normals, scene.mask) + 0.5
+
+
+def test_cast_shadow_hypotheses_are_the_leave_one_out_refits():
+    """The closed-form leave-one-out fits equal explicit refits without each light."""
+    rng = np.random.default_rng(3)
+    s = rig(5, zenith=40.0).astype(np.float64)
+    stack = np.abs(s @ rng.normal([0, 0, 1], 0.2, (200, 3)).T) + rng.normal(0, 0.05, (5, 200))
+    stack[2, :100] *= 0.3  # a cast shadow on light 2 in half of the pixels
+    b, _ = shadows.weighted_fit(s, stack, np.ones_like(stack, bool))
+    how = np.full(200, HOW["all lights"], np.uint8)
+    cols, hypotheses = shadows._cast_shadow_hypotheses(
+        stack, s, b, how, np.full(200, 5), 0.0, 0.3, 100.0
+    )
+    shadowed = np.isin(cols, np.arange(100))
+    assert shadowed.sum() >= 90 and np.isfinite(hypotheses[3, 0, shadowed]).all()
+    for k in range(5):
+        refit, _ = shadows.weighted_fit(s, stack[:, cols], np.arange(5)[:, None] != k)
+        known = np.isfinite(hypotheses[k + 1, 0])
+        np.testing.assert_allclose(hypotheses[k + 1][:, known], refit[:, known], atol=1e-9)
+    np.testing.assert_allclose(hypotheses[0], b[:, cols])
