@@ -40,7 +40,8 @@ and bends the normal away from the light). The solver:
    the b solved in step 2 around it, suspects left out (normalised convolution, widening until it
    reaches, :data:`PRIOR_SIGMAS`):
    ``(A_lit + lambda I) b = sum_k I_k s_k + lambda b_prior``.
-   With two lit observations the data fix two directions and the neighbours the third,
+   A pixel with no lit observation because they are all clipped or invalid takes the
+   prior itself. With two lit observations the data fix two directions and the neighbours the third,
    as Hernandez, Vogiatzis and Cipolla do with integrability ("Shadows in three-source
    photometric stereo", ECCV 2008). A pixel no prior reaches keeps plain least squares
    over its usable observations, so nothing plain solves is left unsolved.
@@ -59,8 +60,8 @@ stereo", ECCV 2008. doi:10.1007/978-3-540-88682-2_23
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
-from scipy import ndimage
 
 from photostereo import _kernels
 from photostereo.solver_common import MIN_OBSERVATIONS, PhotometricResult, prepare_inputs
@@ -135,9 +136,13 @@ def solve_shadow_aware(
     b, how, lit_count, residual = first_fit(stack, s, valid, (*thresholds, max_condition))
     weight = prior_weight * float(np.mean(np.sum(s * s, axis=1))) / 3.0
     well = how != HOW["plain"]
-    rest = np.flatnonzero(~well & (lit_count > 0) & (lit_count < len(s)))
+    inside = requested.reshape(-1)
+    missing = usable.sum(axis=0) < len(s)  # some observation clipped or invalid
+    partly_lit = (lit_count > 0) & (lit_count < len(s))
+    rest = np.flatnonzero(inside & ~well & (partly_lit | missing))
+    every_light = np.flatnonzero(inside & (how == HOW["all lights"]) & (lit_count == len(s)))
     suspects, hypotheses = _cast_shadow_hypotheses(
-        stack, s, b, how, lit_count, thresholds[1], cast_shadow, max_condition
+        stack, s, b, every_light, thresholds[1], cast_shadow, max_condition
     )
     clean = well.copy()
     clean[suspects] = False
@@ -218,13 +223,13 @@ def _cast_shadow_hypotheses(
     stack: np.ndarray,
     s: np.ndarray,
     b: np.ndarray,
-    how: np.ndarray,
-    lit_count: np.ndarray,
+    full: np.ndarray,
     dark_level: float,
     shortfall: float,
     max_condition: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels every light lit where one light may be in a shadow, and their fits (step 3).
+    """Which of the ``full`` pixels (flat indices, every light lit) may have one light in
+    a shadow, and their fits (step 3).
 
     Light k is suspect where the fit of the other lights predicts more than it shows,
     by ``shortfall`` of the prediction (shadows only darken), or predicts a negative
@@ -238,7 +243,6 @@ def _cast_shadow_hypotheses(
     (NaN where light k is not suspect there).
     """
     k = len(s)
-    full = np.flatnonzero((how == HOW["all lights"]) & (lit_count == k))
     if k < 4 or full.size == 0:
         return np.zeros(0, np.int64), np.zeros((k + 1, 3, 0))
     inverse = np.linalg.inv(s.T @ s)
@@ -371,36 +375,41 @@ def _neighbour_prior(
     """(3, P) Gaussian-weighted mean of the solved b around each pixel (NaN where none
     is within reach), for the ``needed`` pixels (flat indices) at least.
 
-    Normalised convolution: the Gaussian (2 pixels wide) runs over the block sums of a
+    Normalised convolution: the Gaussian (2 pixels wide) runs over the block means of a
     pyramid, level L standing for a width of 2 * 2^L, and the first level that reaches a
-    pixel gives its prior, so wide holes cost no more than narrow ones.
+    pixel gives its prior, so wide holes cost no more than narrow ones. A prior needs
+    no float64: OpenCV blurs the weight and the weighted b as one four-channel float32
+    image, and only the blocks around the needed pixels feed the finest level.
     """
-    weight = solved.reshape(shape).astype(np.float64)
-    coarse = np.concatenate([weight[None], b.reshape(3, *shape) * weight])
+    weight = solved.reshape(shape).astype(np.float32)
+    fields = np.empty((*shape, 4), np.float32)
+    fields[..., 0] = weight
+    fields[..., 1:] = np.moveaxis(b.reshape(3, *shape), 0, -1) * weight[..., None]
     prior = np.full((3, shape[0] * shape[1]), np.nan)
     todo = np.asarray(needed)
     rows, cols = np.divmod(todo, shape[1])
     for level in range(len(PRIOR_SIGMAS)):
         factor = 2**level
         if level:
-            coarse = _block_sums(coarse, 2)  # each level from the one below
-        smooth = np.stack([ndimage.gaussian_filter(f, 2.0, mode="constant") for f in coarse])
-        total = smooth[0][rows // factor, cols // factor]
-        here = total > 1e-3 * factor * factor
-        picked = smooth[1:, rows[here] // factor, cols[here] // factor]
-        prior[:, todo[here]] = picked / total[here]
+            fields = _block_means(fields)
+        smooth = cv2.GaussianBlur(fields, (17, 17), 2.0, borderType=cv2.BORDER_CONSTANT)
+        picked = smooth[rows // factor, cols // factor]
+        here = picked[:, 0] > 1e-3
+        prior[:, todo[here]] = (picked[here, 1:] / picked[here, :1]).T
         todo, rows, cols = todo[~here], rows[~here], cols[~here]
         if todo.size == 0:
             break
     return prior
 
 
-def _block_sums(fields: np.ndarray, factor: int) -> np.ndarray:
-    """(C, ceil(H / f), ceil(W / f)) sums over f x f blocks (zero-padded at the edges)."""
-    c, h, w = fields.shape
-    padded = np.zeros((c, -(-h // factor) * factor, -(-w // factor) * factor))
-    padded[:, :h, :w] = fields
-    return padded.reshape(c, padded.shape[1] // factor, factor, -1, factor).sum(axis=(2, 4))
+def _block_means(fields: np.ndarray) -> np.ndarray:
+    """(ceil(H / 2), ceil(W / 2), C) means over 2 x 2 blocks (zero-padded at the edges)."""
+    h, w = fields.shape[:2]
+    if h % 2 or w % 2:
+        fields = cv2.copyMakeBorder(fields, 0, h % 2, 0, w % 2, cv2.BORDER_CONSTANT, value=0)
+    return cv2.resize(
+        fields, (fields.shape[1] // 2, fields.shape[0] // 2), interpolation=cv2.INTER_AREA
+    )
 
 
 def _result(

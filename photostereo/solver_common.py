@@ -33,7 +33,8 @@ class PhotometricResult:
     how : (H, W) uint8, optional
         How each pixel was solved, where the solver says (codes in
         :data:`photostereo.shadows.HOW`: 0 unsolved, 1 every usable light, 2 a shadowed
-        light dropped, 3 from fewer than three lights with its neighbours' help).
+        light dropped, 3 from fewer than three lights with its neighbours' help, 4 plain
+        least squares, 5 one light left out as cast-shadowed, chosen by the neighbours).
     notes : tuple of str
         What the solver had to do that a person should know (a fallback, say).
     """

@@ -269,27 +269,29 @@ def test_protocol_names_are_captures_in_the_data():
 
 @pytest.fixture(scope="module")
 def figures() -> dict:
-    """Every figure of plain and of the default solver on the whole protocol (once)."""
-    return run_protocol(DATA, load_protocol(PROTOCOL), ["plain", "shadow"])
+    """Every figure of every solver on the whole protocol (once)."""
+    return run_protocol(DATA, load_protocol(PROTOCOL), ["plain", "shadow", "robust"])
 
 
 @needs_data
 def test_plain_on_yaleb_measures_what_it_measured(figures):
     groups = figures["groups"]
     four = groups["4"]["plain"]
-    assert 5.0 < four["mean_error"] < 13.5  # measured 13.00 (16.86 with equal intensities)
-    assert groups["6"]["plain"]["mean_error"] < 11.5  # measured 11.00
-    assert groups["3"]["plain"]["mean_error"] < 14.2  # measured 13.74
+    assert 5.0 < four["mean_error"] < 13.5  # measured 13.09 (16.86 with equal intensities)
+    assert groups["6"]["plain"]["mean_error"] < 11.5  # measured 11.02
+    assert groups["3"]["plain"]["mean_error"] < 14.3  # measured 13.81
     for group in groups.values():
-        assert group["plain"]["unsolved"] == 0.0
+        # plain cannot solve a pixel with fewer than three unclipped observations:
+        # measured 2.07%, 0.15%, 0.01% and 0.23% of the face (3, 4, 6 lights, rings)
+        assert 0.0 < group["plain"]["unsolved"] < 0.03
         assert group["plain"]["empty"] == 0
-    assert four["albedo_spread"] < 0.16  # measured 0.150 (the issue: 0.183, uncalibrated)
+    assert four["albedo_spread"] < 0.16  # measured 0.153 (the issue: 0.183, uncalibrated)
     assert four["rank1_normal"] >= 0.95  # measured 0.975
-    assert four["rank1_albedo"] >= 0.95  # measured 1.000
+    assert four["rank1_albedo"] >= 0.95  # measured 0.975
     assert four["rank1_photo"] >= 0.7  # measured 0.750
     rings = {zenith: errors["plain"] for zenith, errors in figures["rings"].items()}
     assert max(rings.values()) < 9.5  # measured 6.8, 8.7, 6.8 at 15, 25, 35 degrees
-    assert figures["relight"]["plain"]["error"] < 0.18  # measured 0.169
+    assert figures["relight"]["plain"]["error"] < 0.18  # measured 0.170
     assert 0.8 < figures["face_fraction"] < 0.95  # measured 0.878
 
 
@@ -300,25 +302,36 @@ def test_the_default_solver_does_no_harm_on_real_faces(figures, group):
     least squares against the many-light reference, on average no worse, no face pixel
     left unsolved and no empty session."""
     shadow, plain = figures["groups"][group]["shadow"], figures["groups"][group]["plain"]
-    # measured worst +0.61, +0.42, +0.19, +0.00 (3, 4, 6 lights, rings)
+    # measured worst +0.79, +0.65, +0.14, +0.00 (3, 4, 6 lights, rings)
     assert shadow["worst_vs_plain"] <= 1.0
-    # measured 13.45 / 13.74, 12.52 / 13.00, 9.91 / 11.00, 7.20 / 7.44
+    # measured 13.46 / 13.81, 12.36 / 13.09, 9.42 / 11.02, 6.50 / 7.43
     assert shadow["mean_error"] <= plain["mean_error"]
-    assert shadow["unsolved"] < 1e-3 and shadow["empty"] == 0
+    assert shadow["unsolved"] == 0.0 and shadow["empty"] == 0
 
 
 @needs_data
 def test_the_default_solver_keeps_albedo_lighting_invariant(figures):
-    four = figures["groups"]["4"]
-    # measured: albedo spread 0.147 against plain's 0.150 (the issue asks 0.9 times: not
-    # met), rank-1 1.000 against plain's 1.000 and the photograph's 0.750
+    four, six = figures["groups"]["4"], figures["groups"]["6"]
+    # measured: albedo spread 0.147 against plain's 0.153 (the issue asks 0.9 times: not
+    # met at four lights; 0.118 against 0.132, 0.90 times, at six), rank-1 1.000
+    # against plain's 0.975 and the photograph's 0.750
     assert four["shadow"]["albedo_spread"] <= four["plain"]["albedo_spread"]
+    assert six["shadow"]["albedo_spread"] <= 0.92 * six["plain"]["albedo_spread"]
     assert four["shadow"]["rank1_albedo"] >= four["plain"]["rank1_albedo"]
     assert four["shadow"]["rank1_albedo"] > four["shadow"]["rank1_photo"]
-    assert (
-        figures["groups"]["6"]["shadow"]["mean_error"]
-        < 0.92 * figures["groups"]["6"]["plain"]["mean_error"]
-    )  # measured 0.90 times
+    assert four["shadow"]["mean_error"] < 0.96 * four["plain"]["mean_error"]  # 0.94 times
+    assert six["shadow"]["mean_error"] < 0.9 * six["plain"]["mean_error"]  # 0.85 times
+    rings = figures["groups"]["ring"]
+    assert rings["shadow"]["mean_error"] < 0.9 * rings["plain"]["mean_error"]  # 0.87 times
+
+
+@needs_data
+def test_robust_relights_held_out_lights_better_than_plain(figures):
+    """Issue 10: with many lights (31 fit, 10 held out) robust predicts the held-out
+    captures at most 0.9 times as far off as plain least squares (measured 0.89)."""
+    relight = figures["relight"]
+    assert relight["robust"]["error"] <= 0.9 * relight["plain"]["error"]
+    assert relight["robust"]["unsolved"] < 1e-3
 
 
 @needs_data

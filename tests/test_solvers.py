@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from photostereo import reference_solvers, shadows, solvers
+from photostereo.lights import from_zenith_azimuth
 from photostereo.shadows import HOW
 from photostereo.solvers import (
     SOLVERS,
@@ -12,7 +13,6 @@ from photostereo.solvers import (
     solve_robust,
     solve_shadow_aware,
 )
-from photostereo.lights import from_zenith_azimuth
 from tests.scenes import (
     albedo_map,
     angular_error_deg,
@@ -371,10 +371,7 @@ def test_cast_shadow_hypotheses_are_the_leave_one_out_refits():
     stack = np.abs(s @ rng.normal([0, 0, 1], 0.2, (200, 3)).T) + rng.normal(0, 0.05, (5, 200))
     stack[2, :100] *= 0.3  # a cast shadow on light 2 in half of the pixels
     b, _ = shadows.weighted_fit(s, stack, np.ones_like(stack, bool))
-    how = np.full(200, HOW["all lights"], np.uint8)
-    cols, hypotheses = shadows._cast_shadow_hypotheses(
-        stack, s, b, how, np.full(200, 5), 0.0, 0.3, 100.0
-    )
+    cols, hypotheses = shadows._cast_shadow_hypotheses(stack, s, b, np.arange(200), 0.0, 0.3, 100.0)
     shadowed = np.isin(cols, np.arange(100))
     assert shadowed.sum() >= 90 and np.isfinite(hypotheses[3, 0, shadowed]).all()
     for k in range(5):

@@ -111,9 +111,10 @@ def warm_up(solvers: Sequence[str], light_counts: Iterable[int]) -> None:
             solve(images, directions.astype(np.float32), method=name)
 
 
-def _timed_solve(images: np.ndarray, directions: np.ndarray, method: str):
+def _timed_solve(images: np.ndarray, directions: np.ndarray, valid: np.ndarray | None, method: str):
     start = time.perf_counter()
-    result = solve(images, directions, method=method, intensities=np.ones(len(images), np.float32))
+    ones = np.ones(len(images), np.float32)
+    result = solve(images, directions, method=method, intensities=ones, valid=valid)
     return result, time.perf_counter() - start
 
 
@@ -122,25 +123,27 @@ def _run_person(data_dir: Path, person: str, plan: Mapping, solvers: Sequence[st
     session = read_yaleb(data_dir / person)
     index = {name: i for i, name in enumerate(session.image_names)}
 
-    def pick(lights: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    def pick(lights: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """The captures in radiance per unit light intensity (the rig's calibration
-        divided out), so the reference and every solver see the same calibrated data."""
+        divided out), so the reference and every solver see the same calibrated data,
+        their directions, and which observations were not clipped in the raw capture."""
         rows = [index[name] for name in lights]
         gains = session.intensities[rows][:, None, None]
-        return session.images[rows] / gains, session.directions[rows]
+        valid = None if session.valid is None else session.valid[rows]
+        return session.images[rows] / gains, session.directions[rows], valid
 
-    ref_images, ref_dirs = pick(plan["reference"])
+    ref_images, ref_dirs, _ = pick(plan["reference"])
     reference = trimmed_fit(ref_images, ref_dirs)
     face = face_mask(reference)
     records, full, albedos = [], {}, {}
     for group, spec in session_groups(plan):
-        images, directions = pick(spec["lights"])
+        images, directions, valid = pick(spec["lights"])
         record = {"person": person, "id": spec["id"], "group": group, "solvers": {}}
         record.update({key: spec[key] for key in ("side", "zenith") if key in spec})
         frontal = images[int(np.argmax(directions[:, 2]))]
         full[(spec["id"], "photo")] = frontal
         for name in solvers:
-            result, seconds = _timed_solve(images, directions, name)
+            result, seconds = _timed_solve(images, directions, valid, name)
             error, unsolved = metrics.session_error(
                 result.normals, result.mask, reference.normals, face
             )
@@ -180,11 +183,11 @@ def _resized(maps: Mapping) -> dict:
 
 def _relight(pick, split: Mapping, face: np.ndarray, solvers: Sequence[str]) -> dict:
     """Relighting error of each solver (and the trimmed fit) from the fit lights."""
-    fit_images, fit_dirs = pick(split["fit"])
-    held_images, held_dirs = pick(split["held_out"])
+    fit_images, fit_dirs, fit_valid = pick(split["fit"])
+    held_images, held_dirs, _ = pick(split["held_out"])
     out = {}
     for name in solvers:
-        result, seconds = _timed_solve(fit_images, fit_dirs, name)
+        result, seconds = _timed_solve(fit_images, fit_dirs, fit_valid, name)
         error = metrics.relighting_error(
             result.normals, result.albedo, result.mask, held_dirs, held_images, face
         )
