@@ -144,7 +144,7 @@ def solve_shadow_aware(
     suspects, hypotheses = _cast_shadow_hypotheses(
         stack, s, b, every_light, thresholds[1], cast_shadow, max_condition
     )
-    clean = well.copy()
+    clean = well & inside  # the prior comes from the pixels asked for
     clean[suspects] = False
     needed = np.concatenate([rest, suspects])
     prior = _neighbour_prior(b, clean, requested.shape, needed) if needed.size else None
