@@ -18,6 +18,13 @@ Three choices keep the loop vectorised (SIMD across pixels):
 
 Parallel regions take tuples of at most 100 values, so rigs of more than 32 lights take
 the NumPy path (they are slow to capture anyway, and small).
+
+The shadow solver's first pass (:func:`shadow`) decides per pixel which lights to
+trust; what it does with a given set of lit lights is the same for every pixel, so it
+reads the decision and the solution operator from tables over all 2^k subsets, built
+once per call by :func:`photostereo.shadows.subset_tables` with the NumPy definition's
+own functions, and its decisions are the definition's by construction (rigs of up to
+:data:`MAX_SUBSET_LIGHTS` lights; larger ones take the NumPy path).
 """
 
 from __future__ import annotations
@@ -79,147 +86,71 @@ def plain(k: int):
     return kernel
 
 
-@numba.njit(inline="always", **{**_JIT, "parallel": False, "fastmath": False})
-def _solve3(a, b, c, d, e, f, x, y, z):
-    """Solve [[a b c] [b d e] [c e f]] v = (x, y, z) by cofactors; ok False if singular."""
-    c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
-    c11, c12, c22 = a * f - c * c, b * c - a * e, a * d - b * b
-    det = a * c00 + b * c01 + c * c02
-    trace = max((a + d + f) / 3.0, 1e-300)
-    if not det > 1e-12 * trace * trace * trace:
-        return 0.0, 0.0, 0.0, False
-    inv = 1.0 / det
-    vx = (c00 * x + c01 * y + c02 * z) * inv
-    vy = (c01 * x + c11 * y + c12 * z) * inv
-    vz = (c02 * x + c12 * y + c22 * z) * inv
-    return vx, vy, vz, True
-
-
-@numba.njit(inline="always", **{**_JIT, "parallel": False, "fastmath": False})
-def _well_conditioned(a, b, c, d, e, f, max_condition):
-    """Whether sqrt(cond) of [[a b c] [b d e] [c e f]] is at most ``max_condition``:
-    its eigenvalues in closed form (Smith 1961), as ``shadows._condition``."""
-    q = (a + d + f) / 3.0
-    p1 = b * b + c * c + e * e
-    p2 = (a - q) ** 2 + (d - q) ** 2 + (f - q) ** 2 + 2.0 * p1
-    p = np.sqrt(max(p2, 0.0) / 6.0)
-    safe = p if p > 1e-300 else 1.0
-    ba, bd, bf = (a - q) / safe, (d - q) / safe, (f - q) / safe
-    bb, bc, be = b / safe, c / safe, e / safe
-    half_det = 0.5 * (
-        ba * (bd * bf - be * be) - bb * (bb * bf - be * bc) + bc * (bb * be - bd * bc)
-    )
-    phi = np.arccos(min(max(half_det, -1.0), 1.0)) / 3.0
-    largest = q + 2.0 * p * np.cos(phi)
-    smallest = q + 2.0 * p * np.cos(phi + 2.0 * np.pi / 3.0)
-    if not smallest > 1e-12 * max(largest, 1e-300):
-        return False
-    return np.sqrt(largest / smallest) <= max_condition
+#: Largest rig the shadow kernel takes: it looks each pixel's set of lit lights up in
+#: tables of all 2^k subsets, built once per call.
+MAX_SUBSET_LIGHTS = 12
 
 
 @cache
 def shadow(k: int):
     """Steps 1 and 2 of :func:`photostereo.shadows.solve_shadow_aware` for ``k`` lights.
 
-    Call as ``kernel(stack, lights, pinv, valid, thresholds, b, how, lit_count,
-    residual)``: ``lights`` flattened row by row (3k values) and ``pinv`` its
-    pseudo-inverse (3 rows of k), ``valid`` (K, P) bool or (0, 0) for all valid,
-    ``thresholds`` (saturation, dark level, relative shadow, max condition, 1.0 if all
-    k lights together determine b else 0.0). Fills b (3, P) float64, ``how``
-    (P,) with the codes of ``shadows.HOW`` (1, 2 or 4), ``lit_count`` (P,) and the RMS
-    ``residual`` (P,) over the observations used. A pixel that every light lights is
-    solved as plain does, with the pseudo-inverse; the others accumulate and solve their
-    own normal equations, in float64 without fastmath, so that the decisions are the
-    reference's.
+    Call as ``kernel(stack, valid, thresholds, lit_ok, pinv, lights, b, how, lit_count,
+    residual)``: ``valid`` (K, P) bool or (0, 0) for all valid, ``thresholds``
+    (saturation, dark level, relative shadow), and per subset of the lights, indexed
+    by the bit mask of its members: ``lit_ok`` (2^k,) whether a pixel whose lit lights
+    are that subset may be solved from them alone, and ``pinv`` (2^k, 3, k) the
+    subset's least-squares solution operator (zero columns for the lights outside it,
+    all zero where the subset does not determine b). ``lights`` is S (k, 3). Fills b
+    (3, P) float64, ``how`` (P,) with the codes of ``shadows.HOW`` (1, 2 or 4),
+    ``lit_count`` (P,) and the RMS ``residual`` (P,) over the observations used. The
+    per-subset decisions come from the tables, so they are the NumPy definition's;
+    the comparisons with the thresholds run in float64 without fastmath.
     """
 
     @numba.njit(**{**_JIT, "fastmath": False})
-    def kernel(stack, lights, pinv, valid, thresholds, b, how, lit_count, residual):
-        saturation, dark_level, relative_shadow, max_condition, solvable = thresholds
+    def kernel(stack, valid, thresholds, lit_ok, pinv, lights, b, how, lit_count, residual):
+        saturation, dark_level, relative_shadow = thresholds
         has_valid = valid.shape[0] > 0
         for j in numba.prange(stack.shape[1]):
             brightest = 0.0
-            n_usable = 0
+            usable = 0
             for i in range(k):
                 v = np.float64(stack[i, j])
                 if v < saturation and (not has_valid or valid[i, j]):
-                    n_usable += 1
+                    usable |= 1 << i
                     brightest = max(brightest, v)
             floor = max(dark_level, relative_shadow * brightest)
+            lit = 0
             n_lit = 0
             for i in range(k):
-                v = np.float64(stack[i, j])
-                if v < saturation and (not has_valid or valid[i, j]) and v > floor:
+                if (usable >> i) & 1 and np.float64(stack[i, j]) > floor:
+                    lit |= 1 << i
                     n_lit += 1
             lit_count[j] = n_lit
-            if n_lit == k and solvable > 0.0:
-                bx = by = bz = 0.0
-                for i in range(k):
-                    v = np.float64(stack[i, j])
-                    bx += pinv[i] * v
-                    by += pinv[k + i] * v
-                    bz += pinv[2 * k + i] * v
-                how[j] = 1
+            if lit_ok[lit]:
+                used = lit
+                how[j] = 1 if lit == usable else 2
             else:
-                bx, by, bz, well = _fit_subset(
-                    stack, lights, valid, has_valid, j, k, saturation, floor, max_condition
-                )
-                how[j] = (2 if n_lit < n_usable else 1) if well else 4
+                used = usable
+                how[j] = 4
+            bx = by = bz = 0.0
+            for i in range(k):
+                v = np.float64(stack[i, j])
+                bx += pinv[used, 0, i] * v
+                by += pinv[used, 1, i] * v
+                bz += pinv[used, 2, i] * v
             b[0, j], b[1, j], b[2, j] = bx, by, bz
             rss = 0.0
             for i in range(k):
-                v = np.float64(stack[i, j])
-                usable = v < saturation and (not has_valid or valid[i, j])
-                if usable and (how[j] == 4 or v > floor):
-                    r = v - (lights[3 * i] * bx + lights[3 * i + 1] * by + lights[3 * i + 2] * bz)
+                if (used >> i) & 1:
+                    r = np.float64(stack[i, j]) - (
+                        lights[i, 0] * bx + lights[i, 1] * by + lights[i, 2] * bz
+                    )
                     rss += r * r
-            used = n_usable if how[j] == 4 else n_lit
-            residual[j] = np.sqrt(rss / max(used, 1))
+            n_used = 0
+            for i in range(k):
+                n_used += (used >> i) & 1
+            residual[j] = np.sqrt(rss / max(n_used, 1))
 
     return kernel
-
-
-@numba.njit(inline="always", **{**_JIT, "parallel": False, "fastmath": False})
-def _fit_subset(stack, lights, valid, has_valid, j, k, saturation, floor, max_condition):
-    """b from the lit observations where they can stand alone (three or more, and well
-    conditioned if any usable one was dark), else from every usable one (plain least
-    squares); and whether the lit ones were used."""
-    a0 = b0 = c0 = d0 = e0 = f0 = x0 = y0 = z0 = 0.0
-    a1 = b1 = c1 = d1 = e1 = f1 = x1 = y1 = z1 = 0.0
-    n_lit = 0
-    n_usable = 0
-    for i in range(k):
-        v = np.float64(stack[i, j])
-        if not (v < saturation and (not has_valid or valid[i, j])):
-            continue
-        n_usable += 1
-        sx = np.float64(lights[3 * i])
-        sy = np.float64(lights[3 * i + 1])
-        sz = np.float64(lights[3 * i + 2])
-        a0 += sx * sx
-        b0 += sx * sy
-        c0 += sx * sz
-        d0 += sy * sy
-        e0 += sy * sz
-        f0 += sz * sz
-        x0 += sx * v
-        y0 += sy * v
-        z0 += sz * v
-        if v > floor:
-            a1 += sx * sx
-            b1 += sx * sy
-            c1 += sx * sz
-            d1 += sy * sy
-            e1 += sy * sz
-            f1 += sz * sz
-            x1 += sx * v
-            y1 += sy * v
-            z1 += sz * v
-            n_lit += 1
-    dropping = n_lit < n_usable
-    if n_lit >= 3 and (not dropping or _well_conditioned(a1, b1, c1, d1, e1, f1, max_condition)):
-        bx, by, bz, ok = _solve3(a1, b1, c1, d1, e1, f1, x1, y1, z1)
-        if ok:
-            return bx, by, bz, True
-    bx, by, bz, _ = _solve3(a0, b0, c0, d0, e0, f0, x0, y0, z0)
-    return bx, by, bz, False

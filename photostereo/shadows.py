@@ -92,7 +92,7 @@ def solve_shadow_aware(
     dark_fraction: float = 0.02,
     relative_shadow: float = 0.05,
     max_condition: float = 8.0,
-    prior_weight: float = 1.0,
+    prior_weight: float = 0.25,
     cast_shadow: float = 0.3,
 ) -> PhotometricResult:
     """Normals and albedo, dropping shadowed observations where that is safe.
@@ -118,7 +118,11 @@ def solve_shadow_aware(
         Largest condition number of the lit lights' matrix for which dark observations
         are dropped (step 2).
     prior_weight : float
-        lambda of step 4, relative to one light's weight (the mean of |s_k|^2 / 3).
+        lambda of step 4, relative to one light's weight (the mean of |s_k|^2 / 3). Small,
+        so the data decide every direction they can and the neighbours the rest: on
+        Extended Yale B four-light sessions 0.25 gave 12.18 degrees against 12.36 with
+        1.0 and an albedo spread 0.93x plain's against 0.94x; below 0.1 noisy pixels
+        follow their data too far (0.03: one session 2.1 degrees worse than plain).
     cast_shadow : float
         Step 3: how far below the others' prediction (a fraction of it) a light must be
         to be suspected of a cast shadow.
@@ -132,7 +136,8 @@ def solve_shadow_aware(
     s = lights.astype(np.float64)
     usable = _usable(stack, valid, saturation)
     thresholds = (saturation, dark_fraction * _exposure(stack, usable, requested), relative_shadow)
-    first_fit = first_fit_compiled if len(lights) <= _kernels.MAX_LIGHTS else first_fit_numpy
+    compiled = len(lights) <= _kernels.MAX_SUBSET_LIGHTS
+    first_fit = first_fit_compiled if compiled else first_fit_numpy
     b, how, lit_count, residual = first_fit(stack, s, valid, (*thresholds, max_condition))
     weight = prior_weight * float(np.mean(np.sum(s * s, axis=1))) / 3.0
     well = how != HOW["plain"]
@@ -202,7 +207,8 @@ def first_fit_compiled(
     stack: np.ndarray, s: np.ndarray, valid: np.ndarray | None, thresholds: tuple
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Steps 1 and 2 in one compiled pass (:func:`photostereo._kernels.shadow`): the
-    results of :func:`first_fit_numpy`, and the residual RMS over the lights used."""
+    results of :func:`first_fit_numpy`, its per-subset decisions read from
+    :func:`subset_tables`."""
     n = stack.shape[1]
     b = np.empty((3, n), np.float64)
     how = np.empty(n, np.uint8)
@@ -210,13 +216,31 @@ def first_fit_compiled(
     residual = np.empty(n, np.float64)
     flags = np.zeros((0, 0), bool) if valid is None else np.asarray(valid, bool)
     flags = flags.reshape(stack.shape) if flags.size else flags
-    everything = np.ones((len(s), 1), bool)
-    solvable = bool(weighted_fit(s, np.zeros((len(s), 1)), everything)[1][0])
-    settings = (*(float(t) for t in thresholds), 1.0 if solvable else 0.0)
-    pinv = tuple(np.linalg.pinv(s).ravel())
+    *levels, max_condition = (float(t) for t in thresholds)
+    lit_ok, pinv = subset_tables(s, max_condition)
     kernel = _kernels.shadow(len(s))
-    kernel(stack, tuple(s.ravel()), pinv, flags, settings, b, how, lit_count, residual)
+    kernel(stack, flags, tuple(levels), lit_ok, pinv, s, b, how, lit_count, residual)
     return b, how, lit_count, residual
+
+
+def subset_tables(s: np.ndarray, max_condition: float) -> tuple[np.ndarray, np.ndarray]:
+    """Step 2's decision and solution for every subset of the K lights, indexed by its
+    bit mask (bit k: light k): whether a pixel whose lit lights are that subset is
+    solved from them alone (three or more, determining b, and well conditioned unless
+    they are every light), and the (3, K) operator giving b from the K observations
+    (least squares over the subset; zero where the subset does not determine b). The
+    same functions as :func:`first_fit_numpy` decide, column by column."""
+    k = len(s)
+    members = ((np.arange(2**k)[None, :] >> np.arange(k)[:, None]) & 1).astype(bool)
+    _, determined = weighted_fit(s, np.zeros(members.shape), members)
+    count = members.sum(axis=0)
+    guarded = (count == k) | (_condition(s, members) <= max_condition)
+    lit_ok = determined & (count >= MIN_OBSERVATIONS) & guarded
+    normal = np.einsum("km,kc,kd->mcd", members.astype(np.float64), s, s)
+    normal[~determined] = np.eye(3)
+    operators = np.linalg.inv(normal) @ (s.T[None] * members.T[:, None, :])
+    operators[~determined] = 0.0
+    return lit_ok, np.ascontiguousarray(operators)
 
 
 def _cast_shadow_hypotheses(
