@@ -45,6 +45,17 @@ and bends the normal away from the light). The solver:
    as Hernandez, Vogiatzis and Cipolla do with integrability ("Shadows in three-source
    photometric stereo", ECCV 2008). A pixel no prior reaches keeps plain least squares
    over its usable observations, so nothing plain solves is left unsolved.
+5. **A gentle pull toward the neighbours everywhere else.** Every other pixel solved
+   from its own lights (steps 2 and 3, cast-shadow pixels excepted: their prior is
+   extrapolated from outside the shadow) is solved again with the same lights and the
+   same prior at weight ``smoothing``, scaled by how noisy the session is: by
+   (misfit / :data:`NOISE_REFERENCE`)^2, capped at 1, where the misfit is the median
+   residual over albedo of the pixels every light lit. A session that obeys Lambert's
+   law exactly (and any three-light session, which has no redundancy to tell) is left
+   as it is; a noisy one trades a little bias at sharp curvature for much less noise. On
+   Extended Yale B (misfit 0.01-0.05) it took four-light sessions from 0.93x to 0.90x
+   plain's error and their albedo spread from 0.93x to 0.89x; on the realistic
+   synthetic faces (misfit 0.003-0.006) it moved the Photoface rig from 0.95x to 0.97x.
 
 ``how`` records per pixel which step solved it (:data:`HOW`).
 
@@ -77,6 +88,8 @@ HOW = {
 }
 #: Exposure of a session: this percentile of its usable observations.
 EXPOSURE_PERCENTILE = 99.0
+#: Step 5 pulls at full strength once the session's misfit (:func:`_misfit`) reaches this.
+NOISE_REFERENCE = 0.01
 #: Widths (pixels) of the neighbour prior's Gaussian, tried in turn until it reaches.
 PRIOR_SIGMAS = (2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 
@@ -94,6 +107,7 @@ def solve_shadow_aware(
     max_condition: float = 8.0,
     prior_weight: float = 0.25,
     cast_shadow: float = 0.3,
+    smoothing: float = 0.5,
 ) -> PhotometricResult:
     """Normals and albedo, dropping shadowed observations where that is safe.
 
@@ -123,6 +137,9 @@ def solve_shadow_aware(
         Extended Yale B four-light sessions 0.25 gave 12.18 degrees against 12.36 with
         1.0 and an albedo spread 0.93x plain's against 0.94x; below 0.1 noisy pixels
         follow their data too far (0.03: one session 2.1 degrees worse than plain).
+    smoothing : float
+        lambda of step 5 for a session at :data:`NOISE_REFERENCE` or above, in the
+        same units.
     cast_shadow : float
         Step 3: how far below the others' prediction (a fraction of it) a light must be
         to be suspected of a cast shadow.
@@ -139,42 +156,58 @@ def solve_shadow_aware(
     compiled = len(lights) <= _kernels.MAX_SUBSET_LIGHTS
     first_fit = first_fit_compiled if compiled else first_fit_numpy
     b, how, lit_count, residual = first_fit(stack, s, valid, (*thresholds, max_condition))
-    weight = prior_weight * float(np.mean(np.sum(s * s, axis=1))) / 3.0
-    well = how != HOW["plain"]
     inside = requested.reshape(-1)
-    missing = usable.sum(axis=0) < len(s)  # some observation clipped or invalid
+    well = inside & (how != HOW["plain"])
     partly_lit = (lit_count > 0) & (lit_count < len(s))
-    rest = np.flatnonzero(inside & ~well & (partly_lit | missing))
-    every_light = np.flatnonzero(inside & (how == HOW["all lights"]) & (lit_count == len(s)))
+    clipped = usable.sum(axis=0) < len(s)  # some observation clipped or invalid
+    starved = inside & ~well & (partly_lit | clipped)
+    every_light = np.flatnonzero(well & (how == HOW["all lights"]) & (lit_count == len(s)))
     suspects, hypotheses = _cast_shadow_hypotheses(
         stack, s, b, every_light, thresholds[1], cast_shadow, max_condition
     )
-    clean = well & inside  # the prior comes from the pixels asked for
+    pull = smoothing * min(1.0, (_misfit(residual, b, every_light, len(s)) / NOISE_REFERENCE) ** 2)
+    clean = well.copy()  # the prior comes from the pixels asked for, suspects left out
     clean[suspects] = False
-    needed = np.concatenate([rest, suspects])
-    prior = _neighbour_prior(b, clean, requested.shape, needed) if needed.size else None
-    if suspects.size and clean.any():
-        chosen = _closest_to_prior(hypotheses, prior[:, suspects])
-        moved = np.flatnonzero(chosen)
-        cols, dropped = suspects[moved], chosen[moved] - 1
-        b[:, cols] = hypotheses[chosen[moved], :, moved].T
-        how[cols] = HOW["cast shadow"]
-        lit_count[cols] -= 1
-        used = np.arange(len(s))[:, None] != dropped
-        r = np.where(used, stack[:, cols] - s @ b[:, cols], 0.0)
-        residual[cols] = np.sqrt((r * r).sum(axis=0) / used.sum(axis=0))
-    if rest.size and clean.any():
-        lit = _lit(stack[:, rest], usable[:, rest], *thresholds[1:])
-        reached = np.isfinite(prior[0, rest])
-        cols = rest[reached]
-        used = lit[:, reached]
+    if clean.any():
+        cols = np.flatnonzero(well | starved)
+        prior = _neighbour_prior(b, clean, requested.shape, cols)
+        if suspects.size:
+            chosen = _closest_to_prior(hypotheses, prior[:, suspects])
+            moved = np.flatnonzero(chosen)
+            b[:, suspects[moved]] = hypotheses[chosen[moved], :, moved].T
+            how[suspects[moved]] = HOW["cast shadow"]
+            lit_count[suspects[moved]] -= 1
+            _refresh_residual(residual, stack, s, b, suspects[moved], chosen[moved] - 1)
+        # a cast-shadow pixel's prior is extrapolated from outside the shadow: keep its fit
+        cols = cols[np.isfinite(prior[0, cols]) & (how[cols] != HOW["cast shadow"])]
+        used = _lit(stack[:, cols], usable[:, cols], *thresholds[1:])
+        light_weight = float(np.mean(np.sum(s * s, axis=1))) / 3.0
+        weight = light_weight * np.where(starved[cols], prior_weight, pull)
         fitted, ok = weighted_fit(s, stack[:, cols], used, prior=(weight, prior[:, cols]))
         b[:, cols] = np.where(ok, fitted, b[:, cols])
-        how[cols[ok]] = HOW["neighbours"]
+        how[cols[ok & starved[cols]]] = HOW["neighbours"]
         r = np.where(used, stack[:, cols] - s @ b[:, cols], 0.0)
         residual[cols] = np.sqrt((r * r).sum(axis=0) / np.maximum(used.sum(axis=0), 1))
     used_count = np.where(how == HOW["plain"], usable.sum(axis=0), lit_count)
     return _result(b, how, used_count, residual, requested)
+
+
+def _misfit(residual: np.ndarray, b: np.ndarray, every_light: np.ndarray, k: int) -> float:
+    """How far the session's captures stray from Lambert's law: the median residual RMS
+    over albedo of the pixels every light lit (0 with three lights: no redundancy)."""
+    albedo = np.sqrt((b[:, every_light] ** 2).sum(axis=0))
+    if k < 4 or not (albedo > 0).any():
+        return 0.0
+    return float(np.median(residual[every_light][albedo > 0] / albedo[albedo > 0]))
+
+
+def _refresh_residual(
+    residual: np.ndarray, stack: np.ndarray, s: np.ndarray, b: np.ndarray, cols, dropped
+) -> None:
+    """RMS residual of the ``cols`` pixels over every light but their ``dropped`` one."""
+    used = np.arange(len(s))[:, None] != dropped
+    r = np.where(used, stack[:, cols] - s @ b[:, cols], 0.0)
+    residual[cols] = np.sqrt((r * r).sum(axis=0) / used.sum(axis=0))
 
 
 def first_fit_numpy(

@@ -302,9 +302,9 @@ def test_the_default_solver_does_no_harm_on_real_faces(figures, group):
     least squares against the many-light reference, on average no worse, no face pixel
     left unsolved and no empty session."""
     shadow, plain = figures["groups"][group]["shadow"], figures["groups"][group]["plain"]
-    # measured worst +0.79, +0.65, +0.14, +0.00 (3, 4, 6 lights, rings)
+    # measured worst +0.31, +0.64, +0.04, -0.37 (3, 4, 6 lights, rings)
     assert shadow["worst_vs_plain"] <= 1.0
-    # measured 13.46 / 13.81, 12.36 / 13.09, 9.42 / 11.02, 6.50 / 7.43
+    # measured 13.42 / 13.81, 11.78 / 13.09, 9.07 / 11.02, 6.07 / 7.43
     assert shadow["mean_error"] <= plain["mean_error"]
     assert shadow["unsolved"] == 0.0 and shadow["empty"] == 0
 
@@ -312,17 +312,19 @@ def test_the_default_solver_does_no_harm_on_real_faces(figures, group):
 @needs_data
 def test_the_default_solver_keeps_albedo_lighting_invariant(figures):
     four, six = figures["groups"]["4"], figures["groups"]["6"]
-    # measured: albedo spread 0.147 against plain's 0.153 (the issue asks 0.9 times: not
-    # met at four lights; 0.118 against 0.132, 0.90 times, at six), rank-1 1.000
-    # against plain's 0.975 and the photograph's 0.750
-    assert four["shadow"]["albedo_spread"] <= four["plain"]["albedo_spread"]
-    assert six["shadow"]["albedo_spread"] <= 0.92 * six["plain"]["albedo_spread"]
+    # measured: albedo spread 0.137 against plain's 0.153 (0.89 times; the issue asks
+    # 0.9), 0.113 against 0.132 at six lights; rank-1 1.000 against plain's 0.975 and
+    # the photograph's 0.750
+    assert four["shadow"]["albedo_spread"] <= 0.9 * four["plain"]["albedo_spread"]
+    assert six["shadow"]["albedo_spread"] <= 0.9 * six["plain"]["albedo_spread"]
     assert four["shadow"]["rank1_albedo"] >= four["plain"]["rank1_albedo"]
     assert four["shadow"]["rank1_albedo"] > four["shadow"]["rank1_photo"]
-    assert four["shadow"]["mean_error"] < 0.96 * four["plain"]["mean_error"]  # 0.94 times
-    assert six["shadow"]["mean_error"] < 0.9 * six["plain"]["mean_error"]  # 0.85 times
+    assert four["shadow"]["rank1_albedo"] >= 0.95
+    # mean error: 0.90, 0.82 and 0.82 times plain's (4, 6 lights, rings)
+    assert four["shadow"]["mean_error"] < 0.91 * four["plain"]["mean_error"]
+    assert six["shadow"]["mean_error"] < 0.85 * six["plain"]["mean_error"]
     rings = figures["groups"]["ring"]
-    assert rings["shadow"]["mean_error"] < 0.9 * rings["plain"]["mean_error"]  # 0.87 times
+    assert rings["shadow"]["mean_error"] < 0.85 * rings["plain"]["mean_error"]
 
 
 @needs_data

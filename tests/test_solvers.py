@@ -379,3 +379,19 @@ def test_cast_shadow_hypotheses_are_the_leave_one_out_refits():
         known = np.isfinite(hypotheses[k + 1, 0])
         np.testing.assert_allclose(hypotheses[k + 1][:, known], refit[:, known], atol=1e-9)
     np.testing.assert_allclose(hypotheses[0], b[:, cols])
+
+
+def test_noisy_sessions_are_pulled_toward_the_neighbours_and_exact_ones_are_not():
+    """Step 5: the pull scales with the session's misfit to Lambert's law, so exact
+    captures stay exact and noisy ones lose noise (measured 3.21 to 2.46 degrees)."""
+    normals, mask = sphere(96)
+    directions = rig(4, zenith=30.0)
+    lit = mask & (np.einsum("hwc,kc->khw", normals, directions) > 0.1).all(axis=0)
+    exact = render(normals, albedo_map(mask.shape), directions)
+    assert angular_error_deg(solve_shadow_aware(exact, directions).normals, normals, lit) < 0.01
+    noisy = render(normals, albedo_map(mask.shape), directions, noise=0.02)
+    plain = angular_error_deg(solve_lambertian(noisy, directions).normals, normals, lit)
+    pulled = angular_error_deg(solve_shadow_aware(noisy, directions).normals, normals, lit)
+    assert pulled < 0.85 * plain
+    still = solve_shadow_aware(noisy, directions, smoothing=0.0).normals
+    assert angular_error_deg(still, normals, lit) > 0.95 * plain
