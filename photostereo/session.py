@@ -83,9 +83,6 @@ class CaptureSession:
         observation is valid, which is the common case and saves K x H x W bytes
         (an all-True array given here is stored as None). After alignment it may be a
         read-only view that repeats one mask for every capture: read it, never write.
-    landmarks : (M, 2) float32 or None
-        Landmarks shipped with the session (Photoface ``metadata.txt``), x right, y down
-        in pixels, if any.
     """
 
     images: np.ndarray
@@ -97,7 +94,6 @@ class CaptureSession:
     source: Path | None = None
     image_names: tuple[str, ...] = ()
     saturation: float = SATURATION_FRACTION
-    landmarks: np.ndarray | None = None
     response: Response = LINEAR
     valid: np.ndarray | None = None
 

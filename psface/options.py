@@ -86,3 +86,11 @@ positive_int = integer(1)
 non_negative_int = integer(0)
 positive_number = number(0.0, low_open=True)
 probability = number(0.0, 1.0, low_open=True, high_open=True)
+
+
+#: Help of the --response option of reconstruct and preprocess.
+RESPONSE_HELP = (
+    "camera response of the captures: linear, srgb or gamma:G (e.g. gamma:2.2); "
+    "default: what the session's lights.json declares, else linear. A session that "
+    "declares another response fails, naming lights.json and both values"
+)

@@ -11,7 +11,7 @@ reference lights (:func:`photostereo.realdata.reference.trimmed_fit`) on the cap
 divided by the current gains; each reference light's gain is the median, over face
 pixels the light clearly lights (predicted at least 0.3 of the albedo, observed between
 0.02 and 0.95), of observed / predicted; repeat three times. The table is the median
-over people, scaled to a median of 1, written to ``data/calibration/yaleb_intensities.json``;
+over people, scaled to a median of 1, written to ``photostereo/data/yaleb_intensities.json``;
 the Yale B reader takes each light's value as its intensity. Lights beyond the
 reference (more than 70 degrees off the camera axis, where skin is far from Lambertian)
 are not measured and keep intensity 1.
@@ -33,7 +33,7 @@ from photostereo.realdata.reference import face_mask, trimmed_fit
 
 REPO = Path(__file__).resolve().parents[1]
 PROTOCOL = REPO / "data" / "protocols" / "yaleb.json"
-OUT = REPO / "data" / "calibration" / "yaleb_intensities.json"
+OUT = REPO / "photostereo" / "data" / "yaleb_intensities.json"
 ROUNDS = 3
 LIGHT = re.compile(r"A[+-]\d{3}E[+-]\d{2}")
 

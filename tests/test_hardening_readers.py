@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import psface.commands.reconstruct as reconstruct_command
+import photostereo.reconstruct_batch as reconstruct_batch
 from photostereo.io import (
     find_sessions,
     load_session,
@@ -432,7 +432,7 @@ def test_any_exception_in_one_session_is_listed_and_the_batch_goes_on(
     root, out = tmp_path / "root", tmp_path / "out"
     for name in ("a", "b", "c", "d"):
         labelled(root, name, name, "v")
-    real = reconstruct_command.reconstruct
+    real = reconstruct_batch.reconstruct
 
     def flaky(session, **kwargs):
         if session.subject == "b":
@@ -441,7 +441,7 @@ def test_any_exception_in_one_session_is_listed_and_the_batch_goes_on(
             raise MemoryError
         return real(session, **kwargs)
 
-    monkeypatch.setattr(reconstruct_command, "reconstruct", flaky)
+    monkeypatch.setattr(reconstruct_batch, "reconstruct", flaky)
     monkeypatch.setenv("PSFACE_LOG_DIR", str(tmp_path / "logs"))
     assert main(["reconstruct", str(root), "-o", str(out)]) == 0
     captured = capsys.readouterr()

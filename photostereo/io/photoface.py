@@ -14,12 +14,10 @@
   lines; keys are mapped to the names the project uses (emotion becomes expression).
   Odd bytes there (not UTF-8, control characters) become U+FFFD rather than refusing
   the session: attributes describe it, they are not needed to reconstruct it.
-* ``metadata.txt`` holds 11 landmarks (x, y in pixels); kept when it parses.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import reprlib
 from pathlib import Path
@@ -35,8 +33,6 @@ from psbase.errors import InputError
 
 LIGHTS_FILE = "LightSource.m"
 ATTRIBUTES_FILE = "metadataII.txt"
-LANDMARKS_FILE = "metadata.txt"
-N_LANDMARKS = 11
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 #: ``name = value`` or ``name(index) = value``; the value is a bracketed vector or
@@ -46,8 +42,6 @@ _ASSIGNMENT = re.compile(
 )
 #: Light numbers have at most this many digits (``int`` refuses 4300 or more).
 MAX_INDEX_DIGITS = 6
-#: Landmarks beyond this many pixels from the origin are an export error.
-MAX_COORDINATE = 1e5
 _ATTRIBUTE_KEYS = {
     "gender": "gender",
     "sex": "gender",
@@ -61,8 +55,6 @@ _ATTRIBUTE_KEYS = {
     "emotion": "expression",
     "expression": "expression",
 }
-
-log = logging.getLogger(__name__)
 
 
 def read_photoface(
@@ -103,7 +95,6 @@ def read_photoface(
         source=folder,
         image_names=tuple(p.name for p in captures),
         saturation=read.saturation,
-        landmarks=parse_landmarks(folder / LANDMARKS_FILE),
         response=response,
         valid=read.valid,
     )
@@ -216,23 +207,6 @@ def parse_attributes(path: Path) -> dict[str, str | int]:
         key = _ATTRIBUTE_KEYS.get(key, key)
         attributes[key] = int(value) if re.fullmatch(r"[0-9]{1,9}", value) else value
     return attributes
-
-
-def parse_landmarks(path: Path) -> np.ndarray | None:
-    """The 11 landmarks of ``metadata.txt`` as (11, 2) float32, or None if absent or odd."""
-    if not path.is_file():
-        return None
-    numbers = np.array(re.findall(_NUMBER, _read_text(path)), dtype=np.float64)
-    if len(numbers) != 2 * N_LANDMARKS or not (np.abs(numbers) <= MAX_COORDINATE).all():
-        log.warning(
-            "%s: expected %d landmark coordinates within +-%g pixels, found %d numbers; ignored",
-            path,
-            2 * N_LANDMARKS,
-            MAX_COORDINATE,
-            len(numbers),
-        )
-        return None
-    return numbers.astype(np.float32).reshape(N_LANDMARKS, 2)
 
 
 def _natural_key(name: str) -> list[int | str]:

@@ -14,7 +14,7 @@ capture, since what is subtracted there is not the ambient light.
 
 The dome's strobes are not equally bright (0.79 to 1.42 of the median, the same for
 every person): each light's intensity comes from
-``data/calibration/yaleb_intensities.json``, measured from the faces by
+``photostereo/data/yaleb_intensities.json``, measured from the faces by
 ``scripts/calibrate_yaleb_lights.py``; lights it does not list (more than 70 degrees
 off the camera axis) keep intensity 1.
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +36,9 @@ from photostereo.response import LINEAR, Response
 from photostereo.session import CaptureSession, folder_labels
 from psbase.errors import InputError
 
-#: Measured relative intensities of the Yale B lights, by ``A+000E+00`` name.
-INTENSITIES_FILE = (
-    Path(__file__).resolve().parents[2] / "data" / "calibration" / "yaleb_intensities.json"
-)
+#: Measured relative intensities of the Yale B lights, by ``A+000E+00`` name: package
+#: data, so an installed psface finds it wherever it lives.
+INTENSITIES_FILE = files("photostereo") / "data" / "yaleb_intensities.json"
 
 CAPTURE = re.compile(r"^(?P<subject>.+)_P(?P<pose>\d\d)A(?P<az>[+-]\d{3})E(?P<el>[+-]\d{2})\.pgm$")
 AMBIENT = re.compile(r"^(?P<subject>.+)_P(?P<pose>\d\d)_Ambient\.pgm$")

@@ -14,8 +14,14 @@ from photostereo.integrate import INTEGRATORS
 from photostereo.preprocess import PreprocessConfig
 from photostereo.solvers import SOLVERS
 from psbase.errors import InputError
-from psface.commands.reconstruct import RESPONSE_HELP
-from psface.options import integer, number, positive_int, positive_number, response_type
+from psface.options import (
+    RESPONSE_HELP,
+    integer,
+    number,
+    positive_int,
+    positive_number,
+    response_type,
+)
 
 HELP = "sessions to one HDF5 maps dataset (detect, align, reconstruct)"
 DESCRIPTION = """\
