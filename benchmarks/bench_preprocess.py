@@ -23,7 +23,7 @@ from photostereo.batch import run_preprocess
 from photostereo.detect import FaceDetector, detection_picture
 from photostereo.io import find_sessions, load_session
 from photostereo.preprocess import PreprocessConfig
-from photostereo.synthetic.generate import SynthConfig, generate
+from synthetic_faces.generate import SynthConfig, generate
 
 
 def bench_end_to_end(root: Path, size: int, workers: int) -> None:

@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from photostereo.maps_file import MapsFile  # noqa: E402
 from recognition.config import TrainConfig  # noqa: E402
-from recognition.synthetic import write_ground_truth_maps  # noqa: E402
 from recognition.train import train_run  # noqa: E402
+from tests.recognition.ground_truth_maps import write_ground_truth_maps  # noqa: E402
 
 PSFACE = [sys.executable, "-m", "psface"]
 

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from photostereo.synthetic.generate import SynthConfig, generate, render_visit, write_visit
+from synthetic_faces.generate import SynthConfig, generate, render_visit, write_visit
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 HEADING = "## Synthetic generator (bench_synth.py)"

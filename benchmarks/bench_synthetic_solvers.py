@@ -51,8 +51,8 @@ from photostereo.realdata.protocol import RING_AZIMUTHS, RING_ZENITHS, light_dir
 from photostereo.realdata.runner import BASELINE, warm_up
 from photostereo.response import parse_response, to_linear
 from photostereo.solvers import SOLVERS, solve
-from photostereo.synthetic.generate import RenderedVisit, SynthConfig, render_visit
-from photostereo.synthetic.render import RenderSettings
+from synthetic_faces.generate import RenderedVisit, SynthConfig, render_visit
+from synthetic_faces.render import RenderSettings
 
 #: The real-data protocol whose light sets the 3-, 4- and 6-light groups reuse.
 PROTOCOL = Path(__file__).resolve().parents[1] / "data" / "protocols" / "yaleb.json"

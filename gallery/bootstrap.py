@@ -9,9 +9,9 @@ that are too narrow. Here each replicate resamples *identities* with replacement
 * pairs between two copies of one drawn identity are left out (they are neither).
 
 The scores are sorted once; a replicate is a weighted cumulative sum over that order,
-O(pairs), from which the weighted ROC gives AUC (trapezoids, so ties count half), EER
-and TAR at a FAR with the same definitions as :mod:`gallery.metrics` (with unit weights
-they return exactly the unweighted numbers).
+O(pairs), from which the weighted ROC gives AUC (trapezoids, so ties count half), the EER
+(:func:`gallery.metrics.eer_from_roc`) and TAR at a FAR with the same definitions as
+:mod:`gallery.metrics` (with unit weights they return exactly the unweighted numbers).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from gallery.metrics import far_key
+from gallery.metrics import eer_from_roc, far_key
 
 
 def pair_identities(labels: np.ndarray, *, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
@@ -60,16 +60,6 @@ def roc_from_weights(
     cum_g = np.concatenate([[0.0], np.cumsum(w_genuine)[scores_desc_groups]])
     cum_i = np.concatenate([[0.0], np.cumsum(w_impostor)[scores_desc_groups]])
     return cum_i / cum_i[-1], cum_g / cum_g[-1]
-
-
-def eer_from_roc(far: np.ndarray, tar: np.ndarray) -> float:
-    """EER as in :func:`gallery.metrics.equal_error_rate`, from ROC points."""
-    diff = far - (1.0 - tar)
-    k = int(np.argmax(diff >= 0))
-    if diff[k] == 0:
-        return float(far[k])
-    alpha = diff[k - 1] / (diff[k - 1] - diff[k])
-    return float(far[k - 1] + alpha * (far[k] - far[k - 1]))
 
 
 class IdentityBootstrap:

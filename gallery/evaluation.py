@@ -18,6 +18,7 @@ the maps and writes the report.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,11 +30,12 @@ from gallery.metrics import (
     genuine_ranks,
     mean_average_precision,
     min_impostors,
+    open_set_dir,
     pair_scores,
     roc_curve,
     verification_summary,
 )
-from gallery.protocol import gallery_probe_split
+from gallery.protocol import Split, gallery_probe_split
 from gallery.templates import aggregate
 
 FPIR = 1e-2
@@ -58,7 +60,9 @@ def verification(
         resampler = IdentityBootstrap(genuine, impostor, genuine_id, impostor_ids, n_ids)
         rng = np.random.default_rng(seed)
         measured = tuple(f for f in REPORT_FARS if summary["tar_at_far"][far_key(f)] is not None)
-        auc, eer, tars = [], [], {far_key(f): [] for f in measured}
+        auc: list[float] = []
+        eer: list[float] = []
+        tars: dict[str, list[float]] = {far_key(f): [] for f in measured}
         for _ in range(bootstrap):
             m = resampler.metrics(resampler.draw(rng), measured)
             auc.append(m["auc"])
@@ -77,18 +81,73 @@ def verification(
     return summary, {"far": far, "tar": tar, "genuine": genuine, "impostor": impostor}
 
 
-def _weighted_threshold(scores: np.ndarray, weights: np.ndarray, rate: float) -> float:
-    """Lowest threshold (accept >= t) letting through at most ``rate`` of the weight.
+@dataclass(frozen=True)
+class _Searches:
+    """Every probe searched against the enrolled identities' aggregate templates."""
 
-    With unit weights it is :func:`gallery.metrics.threshold_at_far`.
-    """
-    order = np.argsort(-scores, kind="stable")
-    s, cum = scores[order], np.cumsum(weights[order])
-    allowed = rate * cum[-1] + 1e-9
-    over = np.flatnonzero(cum > allowed)
-    if over.size == 0:
-        return float(s[-1])
-    return float(np.nextafter(s[over[0]], np.asarray(np.inf, s.dtype)))
+    probe_labels: np.ndarray  # (P,)
+    ranks: np.ndarray  # (P,) rank of the true identity, 1 = best
+    true_score: np.ndarray  # (P,) score of the true identity
+    others_best: np.ndarray  # (P,) best score with the own identity removed; empty if none
+
+
+def _closed_set(
+    embeddings: np.ndarray, quality: np.ndarray, subject: np.ndarray, split: Split
+) -> tuple[_Searches, float, int]:
+    """The probes' searches, mAP over enrolled session templates, and the identity count."""
+    ids, templates, _ = aggregate(
+        embeddings[split.gallery], quality[split.gallery], subject[split.gallery]
+    )
+    probes, probe_labels = embeddings[split.probes], subject[split.probes]
+    scores = probes @ templates.T  # (P, M)
+    own = probe_labels[:, None] == ids[None, :]
+    searches = _Searches(
+        probe_labels=probe_labels,
+        ranks=genuine_ranks(scores, ids, probe_labels),
+        true_score=np.where(own, scores, -np.inf).max(axis=1),
+        # Leave-one-identity-out: the probe as a stranger to the gallery.
+        others_best=np.where(own, -np.inf, scores).max(axis=1) if ids.size > 1 else np.empty(0),
+    )
+    session_scores = probes @ embeddings[split.gallery].T
+    mean_ap = mean_average_precision(session_scores, subject[split.gallery], probe_labels)
+    return searches, mean_ap, int(ids.size)
+
+
+def _open_set(searches: _Searches, weights: np.ndarray | None = None) -> float:
+    """DIR at :data:`FPIR`, each probe searching once as itself and once as a stranger."""
+    rate, _ = open_set_dir(
+        searches.ranks,
+        searches.true_score,
+        searches.others_best,
+        FPIR,
+        mated_weights=weights,
+        non_mated_weights=weights,
+    )
+    return rate
+
+
+def _identification_intervals(searches: _Searches, *, bootstrap: int, seed: int) -> dict:
+    """95% intervals of rank-1, rank-5 and DIR over identities drawn with replacement."""
+    rng = np.random.default_rng(seed)
+    _, probe_id = np.unique(searches.probe_labels, return_inverse=True)
+    n_ids = int(probe_id.max()) + 1
+    ranks = searches.ranks
+    r1, r5, dirs = [], [], []
+    for _ in range(bootstrap):
+        weights = np.bincount(rng.integers(0, n_ids, n_ids), minlength=n_ids)[probe_id]
+        if weights.sum() == 0:
+            continue
+        r1.append(float(np.average(ranks == 1, weights=weights)))
+        r5.append(float(np.average(ranks <= 5, weights=weights)))
+        dirs.append(_open_set(searches, weights.astype(np.float64)))
+    return {
+        "level": 0.95,
+        "replicates": bootstrap,
+        "resampling": "identities",
+        "rank1": _interval(r1),
+        "rank5": _interval(r5),
+        "dir_at_fpir": {far_key(FPIR): _interval(dirs)},
+    }
 
 
 def identification(
@@ -105,27 +164,10 @@ def identification(
     split = gallery_probe_split(subject, session, n_enrol=n_enrol)
     if split.probes.size == 0:
         return {"note": "no probes: every identity has at most n_enrol sessions"}, {}
-    ids, templates, _ = aggregate(
-        embeddings[split.gallery], quality[split.gallery], subject[split.gallery]
-    )
-    probes, probe_labels = embeddings[split.probes], subject[split.probes]
-    scores = probes @ templates.T  # (P, M)
-    ranks = genuine_ranks(scores, ids, probe_labels)
-    curve = cmc(ranks, max_rank=min(ids.size, 50))
-    session_scores = probes @ embeddings[split.gallery].T
-    mean_ap = mean_average_precision(session_scores, subject[split.gallery], probe_labels)
-    own = probe_labels[:, None] == ids[None, :]
-    others_best = np.where(own, -np.inf, scores).max(axis=1) if ids.size > 1 else None
-    true_score = np.where(own, scores, -np.inf).max(axis=1)
-
-    def open_set(weights: np.ndarray) -> float:
-        if others_best is None or ranks.size < min_impostors(FPIR):
-            return math.nan
-        t = _weighted_threshold(others_best, weights, FPIR)
-        hit = (ranks == 1) & (true_score >= t)
-        return float(np.sum(weights * hit) / np.sum(weights))
-
-    dir_value = open_set(np.ones(ranks.size))
+    searches, mean_ap, n_ids = _closed_set(embeddings, quality, subject, split)
+    ranks = searches.ranks
+    curve = cmc(ranks, max_rank=min(n_ids, 50))
+    dir_value = _open_set(searches)
     summary: dict = {
         "rank1": float(np.mean(ranks == 1)),
         "rank5": float(np.mean(ranks <= 5)),
@@ -133,7 +175,7 @@ def identification(
         "cmc": [float(x) for x in curve],
         "dir_at_fpir": {far_key(FPIR): None if math.isnan(dir_value) else dir_value},
         "n_probes": int(split.probes.size),
-        "n_gallery_identities": int(ids.size),
+        "n_gallery_identities": n_ids,
         "n_enrol_sessions": n_enrol,
     }
     if math.isnan(dir_value):
@@ -142,25 +184,7 @@ def identification(
             f"for FPIR {far_key(FPIR)}"
         )
     if bootstrap:
-        rng = np.random.default_rng(seed)
-        _, probe_id = np.unique(probe_labels, return_inverse=True)
-        n_ids = int(probe_id.max()) + 1
-        r1, r5, dirs = [], [], []
-        for _ in range(bootstrap):
-            weights = np.bincount(rng.integers(0, n_ids, n_ids), minlength=n_ids)[probe_id]
-            if weights.sum() == 0:
-                continue
-            r1.append(float(np.average(ranks == 1, weights=weights)))
-            r5.append(float(np.average(ranks <= 5, weights=weights)))
-            dirs.append(open_set(weights.astype(np.float64)))
-        summary["ci"] = {
-            "level": 0.95,
-            "replicates": bootstrap,
-            "resampling": "identities",
-            "rank1": _interval(r1),
-            "rank5": _interval(r5),
-            "dir_at_fpir": {far_key(FPIR): _interval(dirs)},
-        }
+        summary["ci"] = _identification_intervals(searches, bootstrap=bootstrap, seed=seed)
     return summary, {"cmc": curve}
 
 

@@ -131,15 +131,22 @@ def roc_auc(genuine: np.ndarray, impostor: np.ndarray) -> float:
 
 
 def equal_error_rate(genuine: np.ndarray, impostor: np.ndarray) -> float:
-    """The error rate where FAR equals FRR, linearly interpolated along the ROC.
-
-    Walking the ROC from the strictest threshold, ``FAR - FRR`` goes from -1 to +1; the
-    EER is the common value of FAR and FRR where the straight segment between the two
-    ROC points around the sign change crosses zero. Perfectly separated scores give 0.
-    """
+    """The error rate where FAR equals FRR, linearly interpolated along the ROC
+    (:func:`eer_from_roc` of :func:`roc_curve`)."""
     far, tar, _ = roc_curve(genuine, impostor)
-    frr = 1.0 - tar
-    diff = far - frr
+    return eer_from_roc(far, tar)
+
+
+def eer_from_roc(far: np.ndarray, tar: np.ndarray) -> float:
+    """The EER of ROC points, so that weighted ROCs (the identity bootstrap's) share it.
+
+    ``far`` and ``tar`` are non-decreasing from (0, 0) to (1, 1), as :func:`roc_curve`
+    gives them. Walking from the strictest threshold, ``FAR - FRR`` goes from -1 to +1;
+    the EER is the common value of FAR and FRR where the straight segment between the
+    two points around the sign change crosses zero. Perfectly separated scores give 0.
+    """
+    far, tar = np.asarray(far, dtype=np.float64), np.asarray(tar, dtype=np.float64)
+    diff = far - (1.0 - tar)
     k = int(np.argmax(diff >= 0))  # the first point at or past the crossing; diff[0] = -1
     if diff[k] == 0:
         return float(far[k])
@@ -180,12 +187,18 @@ def tar_at_far(genuine: np.ndarray, impostor: np.ndarray, far: float) -> float:
     return float(np.mean(genuine > v))
 
 
-def threshold_at_far(impostor: np.ndarray, far: float) -> float:
+def threshold_at_far(
+    impostor: np.ndarray, far: float, *, weights: np.ndarray | None = None
+) -> float:
     """The lowest threshold (accept ``score >= t``) whose FAR on ``impostor`` is <= far.
 
-    It is the next float (in the scores' precision) above the (k+1)-th highest impostor
-    score, k = floor(far * I), matching :func:`tar_at_far`. Used to calibrate a
-    verification threshold.
+    FAR is the accepted share of the impostors' total weight; ``weights`` (default 1
+    each) let a resample count a score several times without copying it (the identity
+    bootstrap of open-set identification). The threshold is the next float, in the
+    scores' precision, above the highest score that must be rejected: walking down the
+    scores, the first whose cumulative weight exceeds ``far`` of the total. With unit
+    weights that is the (k+1)-th highest score, k = floor(far * I), matching
+    :func:`tar_at_far`. Used to calibrate a verification threshold.
     """
     impostor = np.asarray(impostor).ravel()
     if not np.issubdtype(impostor.dtype, np.floating):
@@ -194,10 +207,17 @@ def threshold_at_far(impostor: np.ndarray, far: float) -> float:
         raise ValueError("need at least one impostor score.")
     if not 0 < far <= 1:
         raise ValueError(f"far must be in (0, 1], got {far}.")
-    allowed = math.floor(far * impostor.size + 1e-9)
-    if allowed >= impostor.size:
+    if weights is None:
+        weights = np.ones(impostor.size)
+    weights = np.asarray(weights, dtype=np.float64).ravel()
+    if weights.shape != impostor.shape:
+        raise ValueError("weights must have one entry per impostor score.")
+    order = np.argsort(-impostor, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    over = np.flatnonzero(cumulative > far * cumulative[-1] + 1e-9)
+    if over.size == 0:
         return float(impostor.min())
-    v = np.partition(impostor, impostor.size - allowed - 1)[impostor.size - allowed - 1]
+    v = impostor[order[over[0]]]
     # The next value in the scores' own precision, so float32 scores compare correctly.
     return float(np.nextafter(v, np.asarray(np.inf, v.dtype)))
 
@@ -317,7 +337,7 @@ def dir_at_fpir(
     probes (identity not enrolled) set the threshold: FPIR(t) is the share of them whose
     best score is ``>= t``; ``t`` is the lowest threshold with FPIR <= ``fpir`` (rule of
     :func:`threshold_at_far`). DIR(t) is the share of mated probes whose true identity
-    is within ``rank`` and scores ``>= t``.
+    is within ``rank`` and scores ``>= t`` (:func:`open_set_dir`).
 
     Returns ``(dir, threshold)``; ``(nan, nan)`` when there are fewer than
     ``ceil(1 / fpir)`` non-mated probes, or no mated ones.
@@ -328,10 +348,47 @@ def dir_at_fpir(
     ranks = genuine_ranks(scores, gallery_labels, probe_labels)
     mated = ranks > 0
     non_mated_best = scores[~mated].max(axis=1) if scores.shape[1] else np.empty(0)
-    if non_mated_best.size < min_impostors(fpir) or not mated.any():
-        return math.nan, math.nan
-    threshold = threshold_at_far(non_mated_best, fpir)
     match = probe_labels[mated][:, None] == gallery_labels[None, :]
-    true_score = np.where(match, scores[mated], -np.inf).max(axis=1)
-    detected = (ranks[mated] <= rank) & (true_score >= threshold)
-    return float(detected.mean()), threshold
+    true_score = np.where(match, scores[mated], -np.inf).max(axis=1, initial=-np.inf)
+    return open_set_dir(ranks[mated], true_score, non_mated_best, fpir, rank=rank)
+
+
+def open_set_dir(
+    mated_ranks: np.ndarray,
+    mated_scores: np.ndarray,
+    non_mated_best: np.ndarray,
+    fpir: float,
+    *,
+    rank: int = 1,
+    mated_weights: np.ndarray | None = None,
+    non_mated_weights: np.ndarray | None = None,
+) -> tuple[float, float]:
+    """:func:`dir_at_fpir` from per-probe summaries, which a bootstrap computes once.
+
+    Parameters
+    ----------
+    mated_ranks, mated_scores : (M,) arrays
+        Each mated probe's rank of its true identity (:func:`genuine_ranks`) and that
+        identity's score.
+    non_mated_best : (N,) array
+        Each non-mated search's best score.
+    fpir : float
+        The false-positive identification rate that sets the threshold.
+    rank : int, optional
+        A mated probe is identified when its rank is at most this.
+    mated_weights, non_mated_weights : arrays, optional
+        How many times each probe counts (default once), for resampling.
+
+    Returns
+    -------
+    dir, threshold : float
+        ``(nan, nan)`` when there are fewer than ``ceil(1 / fpir)`` non-mated searches,
+        or no mated probes.
+    """
+    mated_ranks, mated_scores = np.asarray(mated_ranks), np.asarray(mated_scores)
+    non_mated_best = np.asarray(non_mated_best)
+    if non_mated_best.size < min_impostors(fpir) or mated_ranks.size == 0:
+        return math.nan, math.nan
+    threshold = threshold_at_far(non_mated_best, fpir, weights=non_mated_weights)
+    detected = (mated_ranks <= rank) & (mated_scores >= threshold)
+    return float(np.average(detected, weights=mated_weights)), threshold

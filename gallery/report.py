@@ -1,13 +1,11 @@
-"""The evaluation report: report.json, report.md and PNG plots, for one model or several.
+"""The evaluation report: report.json and report.md, for one model or several.
 
 ``report.json`` keeps INTERFACES.md's keys at the top level (``verification`` and
 ``identification`` of the first model) and adds ``models``: one entry per model with
-its name, run, modality, fingerprint and full numbers, in the order given. Plots
-(matplotlib, Agg backend, no display needed):
-
-* ``roc.png`` — TAR against FAR on a log axis, one curve per model;
-* ``cmc.png`` — identification rate against rank, one curve per model;
-* ``scores.png`` — genuine and impostor score histograms, one panel per model.
+its name, run, modality, fingerprint and full numbers, in the order given. The curves
+behind the plots (ROC, CMC, score histograms) come from :mod:`gallery.evaluation`;
+drawing them is the command line's (``psface/plots.py``), so the library needs no
+plotting backend.
 """
 
 from __future__ import annotations
@@ -15,8 +13,6 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-
-import numpy as np
 
 from gallery.metrics import REPORT_FARS, far_key
 from psbase.atomic import write_atomically
@@ -100,69 +96,18 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def plot(out: Path, names: list[str], curves: list[dict]) -> list[Path]:
-    """Write roc.png, cmc.png and scores.png; return their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = [out / "roc.png", out / "cmc.png", out / "scores.png"]
-
-    def save(fig, path: Path) -> None:
-        fig.tight_layout()
-        write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-        plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for name, c in zip(names, curves, strict=True):
-        far, tar = c["far"], c["tar"]
-        keep = far > 0
-        ax.plot(far[keep], tar[keep], label=name)
-    ax.set_xscale("log")
-    ax.set_xlabel("false accept rate (FAR)")
-    ax.set_ylabel("true accept rate (TAR)")
-    ax.set_ylim(0, 1.01)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right")
-    ax.set_title("ROC, all pairs")
-    save(fig, paths[0])
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for name, c in zip(names, curves, strict=True):
-        if "cmc" in c:
-            ranks = np.arange(1, len(c["cmc"]) + 1)
-            ax.plot(ranks, c["cmc"], marker=".", label=name)
-    ax.set_xlabel("rank")
-    ax.set_ylabel("identification rate")
-    ax.set_ylim(0, 1.01)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right")
-    ax.set_title("CMC, closed set")
-    save(fig, paths[1])
-
-    fig, axes = plt.subplots(len(names), 1, figsize=(6, 2.6 * len(names)), squeeze=False)
-    bins = np.linspace(-1, 1, 101)
-    for ax, name, c in zip(axes[:, 0], names, curves, strict=True):
-        ax.hist(c["impostor"], bins=bins, density=True, alpha=0.6, label="impostor")
-        ax.hist(c["genuine"], bins=bins, density=True, alpha=0.6, label="genuine")
-        ax.set_title(name)
-        ax.set_xlabel("cosine score")
-        ax.legend(loc="upper left")
-    save(fig, paths[2])
-    return paths
-
-
-def write_report(out: str | Path, report: dict, names: list[str], curves: list[dict]) -> Path:
-    """Write REPORT/report.json, report.md and the plots, each atomically; return the folder.
+def write_report(out: str | Path, report: dict) -> Path:
+    """Write REPORT/report.json and report.md, each atomically; return the folder.
 
     The folder is created (owner-only) if absent; the caller decides whether an existing
     one may be written into (:func:`psbase.outputs.prepare_output_folder`).
     """
     out = Path(out)
     make_folders(out)
-    texts = {"report.json": json.dumps(report, indent=1) + "\n", "report.md": markdown(report)}
-    for name, text in texts.items():
-        write_atomically(out / name, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
-    plot(out, names, curves)
+    _write_text(out / "report.json", json.dumps(report, indent=1) + "\n")
+    _write_text(out / "report.md", markdown(report))
     return out
+
+
+def _write_text(path: Path, text: str) -> None:
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

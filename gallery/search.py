@@ -4,13 +4,15 @@ Every searcher takes L2-normalised float32 rows, so the inner product is the cos
 returns ``(scores, indices)``, both (Q, k), best first; where the gallery has fewer than
 k rows the missing slots hold score ``-inf`` and index ``-1``.
 
-* :func:`exact_topk` — NumPy, blocked matrix products; the default for small galleries.
-* :class:`FaissFlat` — FAISS ``IndexFlatIP``, also exact; chosen above
-  :data:`FAISS_THRESHOLD` rows, or by asking for ``"faiss"``.
+* :class:`FaissFlat` — FAISS ``IndexFlatIP``, exact, with equal scores in gallery order
+  (FAISS leaves their order, and which of them make the top k, unspecified);
+  :func:`exact_topk` is a one-off search with it.
 * :class:`FaissIVF` — FAISS ``IndexIVFFlat``, approximate (a query scans only the
   ``nprobe`` cells nearest to it); only on request, since it may miss the true best.
 * :func:`exact_topk_reference` — the full score matrix and a sort; the readable
   reference the others are tested against.
+* :func:`rank_identities` — the best k *distinct* identities, for galleries holding
+  several templates per person.
 
 Nothing here reads files; FAISS is imported only when a FAISS searcher is built.
 """
@@ -22,12 +24,13 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-#: Gallery rows from which ``method="auto"`` switches from NumPy to FAISS (exact).
-FAISS_THRESHOLD = 100_000
-#: Gallery rows per matrix product in :func:`exact_topk` (2^16 x Q scores at a time).
-BLOCK_ROWS = 65_536
+from psbase.errors import ConfigError
+
+#: ``auto``, ``numpy`` and ``faiss`` all name the exact search (``identify --search``).
 Method = Literal["auto", "numpy", "faiss", "ivf"]
 METHODS: tuple[str, ...] = ("auto", "numpy", "faiss", "ivf")
+#: Scores per exact re-ranking of queries tied across the k-th place (bounds its memory).
+TIE_SCORES = 1 << 22
 
 
 class Searcher(Protocol):
@@ -51,9 +54,13 @@ def _check(queries: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray
         raise ValueError(
             f"queries have dimension {queries.shape[1]}, the gallery {gallery.shape[1]}."
         )
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}.")
+    _check_k(k)
     return queries, gallery
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise ConfigError(f"candidates per query must be at least 1, got {k}")
 
 
 def _pad(scores: np.ndarray, indices: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -88,81 +95,8 @@ def exact_topk_reference(
     return _pad(*_sort_rows(scores, indices, k), k)
 
 
-def exact_topk(
-    queries: np.ndarray, gallery: np.ndarray, k: int, *, block_rows: int = BLOCK_ROWS
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k by cosine, one gallery block at a time.
-
-    Each block's (Q, b) scores come from one matrix product (BLAS, all cores). The
-    running top-k of every query gives a bar: only scores above it can enter, so after
-    the first block a cheap comparison discards almost everything and only the few
-    survivors are merged. A block with many survivors (the first, or an adversarial
-    order) is cut to its own top-k by ``argpartition`` first. Memory: ``Q * block_rows``
-    scores. Ties are broken by the lower gallery index, like the reference.
-    """
-    queries, gallery = _check(queries, gallery, k)
-    n_queries, n = queries.shape[0], gallery.shape[0]
-    best_s = np.full((n_queries, k), -np.inf, np.float32)
-    best_i = np.full((n_queries, k), -1, np.int64)
-    # A small first block sets every query's bar cheaply; the big blocks then only filter.
-    first = min(block_rows, max(4096, 64 * k))
-    for start in [0, *range(first, n, block_rows)] if n else []:
-        stop = first if start == 0 else start + block_rows
-        scores = queries @ gallery[start:stop].T  # (Q, b)
-        b = scores.shape[1]
-        bar = best_s[:, -1:]
-        survivors = scores > bar  # a tie with the bar loses: later blocks have higher indices
-        count = int(np.count_nonzero(survivors))
-        if count > max(4 * n_queries * k, scores.size // 16) and b > k:
-            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-            cand_s = np.take_along_axis(scores, top, axis=1)
-            cand_i = top.astype(np.int64) + start
-            best_s, best_i = _sort_rows(np.hstack([best_s, cand_s]), np.hstack([best_i, cand_i]), k)
-        elif count:
-            best_s, best_i = _merge_sparse(best_s, best_i, survivors, scores, start, k)
-    return best_s, best_i
-
-
-def _merge_sparse(
-    best_s: np.ndarray,
-    best_i: np.ndarray,
-    survivors: np.ndarray,
-    scores: np.ndarray,
-    start: int,
-    k: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Merge a few (row, column) survivors into the running (Q, k) top-k."""
-    flat = np.flatnonzero(survivors)  # far faster than a 2-D np.nonzero
-    rows, cols = np.divmod(flat, survivors.shape[1])
-    n_queries = best_s.shape[0]
-    all_rows = np.concatenate([np.repeat(np.arange(n_queries), k), rows])
-    all_s = np.concatenate([best_s.ravel(), scores[rows, cols]])
-    all_i = np.concatenate([best_i.ravel(), cols.astype(np.int64) + start])
-    # Sort by row, then score descending, then index ascending; keep the first k per row.
-    # Padding slots (index -1, score -inf) sort last among their row.
-    order = np.lexsort((all_i, -all_s, all_rows))
-    all_rows, all_s, all_i = all_rows[order], all_s[order], all_i[order]
-    row_start = np.searchsorted(all_rows, np.arange(n_queries))
-    take = row_start[:, None] + np.arange(k)[None, :]  # each row has >= k entries
-    return all_s[take], all_i[take]
-
-
-class NumpyExact:
-    """:func:`exact_topk` over a fixed gallery, behind the :class:`Searcher` interface."""
-
-    def __init__(self, gallery: np.ndarray, *, block_rows: int = BLOCK_ROWS) -> None:
-        self.gallery = _as_rows(gallery, "gallery")
-        self.block_rows = block_rows
-
-    def __len__(self) -> int:
-        return self.gallery.shape[0]
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return exact_topk(queries, self.gallery, k, block_rows=self.block_rows)
-
-
 def _faiss():
-    import faiss  # imported here: it is heavy and only large galleries need it
+    import faiss  # imported here: it is heavy and only searching needs it
 
     return faiss
 
@@ -174,22 +108,39 @@ def _faiss_result(scores: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, 
 
 
 class FaissFlat:
-    """Exact inner-product search with FAISS ``IndexFlatIP`` (same top-k as NumPy)."""
+    """Exact inner-product search with FAISS ``IndexFlatIP``; ties as the reference.
+
+    FAISS returns the right scores but may order equal ones, and choose among those
+    tied at the k-th place, as it likes. Asking for k + 1 settles it: where the
+    (k + 1)-th score is below the k-th, the top-k *set* is exact and only needs
+    sorting by (score, index); a query tied across the boundary (duplicate templates)
+    is re-ranked by :func:`exact_topk_reference`.
+    """
 
     def __init__(self, gallery: np.ndarray) -> None:
         faiss = _faiss()
-        gallery = _as_rows(gallery, "gallery")
-        self.index = faiss.IndexFlatIP(gallery.shape[1])
-        self.index.add(gallery)
+        self.gallery = _as_rows(gallery, "gallery")
+        self.index = faiss.IndexFlatIP(self.gallery.shape[1])
+        self.index.add(self.gallery)
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        queries = _as_rows(queries, "queries")
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}.")
-        return _faiss_result(*self.index.search(queries, k))
+        queries, _ = _check(queries, self.gallery, k)
+        scores, indices = _faiss_result(*self.index.search(queries, k + 1))
+        tied = np.flatnonzero((scores[:, k] == scores[:, k - 1]) & (indices[:, k] >= 0))
+        scores, indices = _sort_rows(scores[:, :k], indices[:, :k], k)
+        step = max(1, TIE_SCORES // max(len(self), 1))
+        for start in range(0, tied.size, step):
+            rows = tied[start : start + step]
+            scores[rows], indices[rows] = exact_topk_reference(queries[rows], self.gallery, k)
+        return scores, indices
+
+
+def exact_topk(queries: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k by cosine: :class:`FaissFlat` built for one search (ties by index)."""
+    return FaissFlat(gallery).search(queries, k)
 
 
 class FaissIVF:
@@ -245,25 +196,51 @@ class FaissIVF:
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         queries = _as_rows(queries, "queries")
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}.")
+        _check_k(k)
         return _faiss_result(*self.index.search(queries, k))
 
 
-def build_searcher(
-    gallery: np.ndarray, *, method: Method = "auto", threshold: int = FAISS_THRESHOLD
-) -> Searcher:
-    """The searcher for ``method``; ``auto`` is NumPy below ``threshold`` rows, else FAISS.
+def build_searcher(gallery: np.ndarray, *, method: Method = "auto") -> Searcher:
+    """The searcher for ``method``: exact (:class:`FaissFlat`) unless ``ivf`` is asked for.
 
-    ``auto``, ``numpy`` and ``faiss`` are exact and return the same top-k; ``ivf`` is
-    approximate and used only when asked for.
+    ``auto``, ``numpy`` and ``faiss`` all name the exact search and return the same
+    top-k; ``ivf`` is approximate and used only when asked for.
     """
     if method not in METHODS:
-        raise ValueError(f"unknown search method {method!r}; use one of {', '.join(METHODS)}.")
-    if method == "auto":
-        method = "faiss" if len(gallery) >= threshold else "numpy"
-    if method == "numpy":
-        return NumpyExact(gallery)
-    if method == "faiss":
-        return FaissFlat(gallery)
-    return FaissIVF(gallery)
+        raise ConfigError(f"unknown search method {method!r}; use one of {', '.join(METHODS)}")
+    return FaissIVF(gallery) if method == "ivf" else FaissFlat(gallery)
+
+
+def rank_identities(
+    queries: np.ndarray, templates: np.ndarray, labels: np.ndarray, k: int, method: Method
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k best distinct identities per query, when a person may hold several templates.
+
+    Returns ``(labels (Q, k) object, scores (Q, k) float32)``, best first, each identity
+    scored by its best template; slots beyond the identities found hold ``""`` and NaN.
+    Searching ``k`` times the most templates any identity holds always finds k distinct
+    identities (where the gallery has them).
+    """
+    labels = np.asarray(labels)
+    searcher = build_searcher(templates, method=method)
+    per_label = int(np.unique(labels, return_counts=True)[1].max()) if labels.size else 1
+    scores, idx = searcher.search(queries, min(len(templates), k * per_label) or 1)
+    _, codes = np.unique(labels, return_inverse=True)
+    code = np.where(idx >= 0, codes[np.maximum(idx, 0)], -1)
+    # Keep each identity's first (best) hit: after a stable sort by code, the first of
+    # each run of equal codes.
+    by_code = np.argsort(code, axis=1, kind="stable")
+    sorted_code = np.take_along_axis(code, by_code, axis=1)
+    first_sorted = np.ones(code.shape, bool)
+    first_sorted[:, 1:] = sorted_code[:, 1:] != sorted_code[:, :-1]
+    first = np.zeros(code.shape, bool)
+    np.put_along_axis(first, by_code, first_sorted, axis=1)
+    keep = first & (idx >= 0)
+    slot = np.cumsum(keep, axis=1) - 1  # the output column of each kept hit
+    keep &= slot < k
+    rows, cols = np.nonzero(keep)
+    out_labels = np.full((len(scores), k), "", dtype=object)
+    out_scores = np.full((len(scores), k), np.nan, scores.dtype)
+    out_labels[rows, slot[rows, cols]] = labels[idx[rows, cols]]
+    out_scores[rows, slot[rows, cols]] = scores[rows, cols]
+    return out_labels, out_scores

@@ -33,7 +33,8 @@ Safety:
   agreement between templates and identities) before use; a broken file is one line
   naming the file and the dataset.
 
-This is the only module in ``gallery/`` that opens files; templates are never pickled.
+This is the only module in ``gallery/`` that opens HDF5 files (maps files are opened by
+the caller's ``open_maps``, :mod:`gallery.sources`); templates are never pickled.
 """
 
 from __future__ import annotations
@@ -101,6 +102,12 @@ class Gallery:
 
     def __len__(self) -> int:
         return int(self.templates.shape[0])
+
+    @property
+    def last_enrolled(self) -> np.ndarray:
+        """(M,) str: each identity's latest enrolment time (ISO 8601 sorts as time does)."""
+        order = np.lexsort((self.enrolled_at, self.subject))
+        return self.enrolled_at[order][np.cumsum(self.identity_counts) - 1]
 
     def check_model(self, fingerprint: str, modality: str, model: str = "") -> None:
         """Refuse a model other than the one that made these templates, saying which."""
@@ -288,19 +295,6 @@ def read_gallery(path: str | Path) -> Gallery:
     )
 
 
-def read_header(path: str | Path) -> dict[str, str | int]:
-    """The gallery's attributes only (model, modality, sizes), without loading templates."""
-    gallery = read_gallery(path)
-    return {
-        "fingerprint": gallery.fingerprint,
-        "modality": gallery.modality,
-        "model": gallery.model,
-        "templates": len(gallery),
-        "identities": int(gallery.identities.size),
-        "dim": gallery.dim,
-    }
-
-
 def check_target(path: str | Path, *, must_exist: bool) -> None:
     """Fail fast, before any lock or work: ``path`` is a gallery, or a new file may go there.
 
@@ -319,33 +313,58 @@ def check_target(path: str | Path, *, must_exist: bool) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def _build(
-    path: Path,
-    *,
-    fingerprint: str,
-    modality: str,
-    model: str,
-    templates: np.ndarray,
-    quality: np.ndarray,
-    subject: np.ndarray,
-    session: np.ndarray,
-    enrolled_at: np.ndarray,
-) -> Gallery:
+@dataclass(frozen=True)
+class _Rows:
+    """Templates and their labels, one row per enrolled session, in any order."""
+
+    templates: np.ndarray  # (N, D) float32
+    quality: np.ndarray  # (N,) float32
+    subject: np.ndarray  # (N,) str
+    session: np.ndarray  # (N,) str
+    enrolled_at: np.ndarray  # (N,) str
+
+    def take(self, rows: np.ndarray) -> _Rows:
+        """The rows a boolean mask or an index array picks."""
+        return _Rows(
+            self.templates[rows],
+            self.quality[rows],
+            self.subject[rows],
+            self.session[rows],
+            self.enrolled_at[rows],
+        )
+
+    def then(self, other: _Rows) -> _Rows:
+        """These rows followed by ``other``'s."""
+        return _Rows(
+            np.concatenate([self.templates, other.templates]),
+            np.concatenate([self.quality, other.quality]),
+            np.concatenate([self.subject, other.subject]),
+            np.concatenate([self.session, other.session]),
+            np.concatenate([self.enrolled_at, other.enrolled_at]),
+        )
+
+
+def _rows(gallery: Gallery) -> _Rows:
+    return _Rows(
+        gallery.templates, gallery.quality, gallery.subject, gallery.session, gallery.enrolled_at
+    )
+
+
+def _build(path: Path, rows: _Rows, *, fingerprint: str, modality: str, model: str) -> Gallery:
     """A consistent :class:`Gallery`: rows sorted by (subject, session), aggregates fresh."""
-    order = np.lexsort((session, subject))
-    templates, quality = templates[order], quality[order]
-    subject, session, enrolled_at = subject[order], session[order], enrolled_at[order]
-    identities, identity_templates, counts = aggregate(templates, quality, subject)
+    order = np.lexsort((rows.session, rows.subject))
+    rows = rows.take(order)
+    identities, identity_templates, counts = aggregate(rows.templates, rows.quality, rows.subject)
     return Gallery(
         path=path,
         fingerprint=fingerprint,
         modality=modality,
         model=model,
-        templates=templates,
-        quality=quality,
-        subject=subject,
-        session=session,
-        enrolled_at=enrolled_at,
+        templates=rows.templates,
+        quality=rows.quality,
+        subject=rows.subject,
+        session=rows.session,
+        enrolled_at=rows.enrolled_at,
         identities=identities,
         identity_templates=identity_templates,
         identity_counts=counts,
@@ -443,6 +462,35 @@ def enroll(
     (:class:`ModelMismatchError`). Templates are renormalised to unit length.
     """
     path = Path(path)
+    templates, quality, subject, session = _batch(path, templates, quality, subject, session)
+    check_target(path, must_exist=False)
+    with gallery_lock(path, timeout=timeout, on_wait=on_wait):
+        old = read_gallery(path) if path.exists() else None
+        if old is not None:
+            _check_compatible(old, templates.shape[1], fingerprint, modality, model)
+            model = model or old.model
+        batch = _Rows(templates, quality, subject, session, np.full(subject.size, _now()))
+        rows, replaced = _merge(old, batch)
+        gallery = _build(path, rows, fingerprint=fingerprint, modality=modality, model=model)
+        write_hdf5_atomically(path, lambda handle: _fill(handle, gallery), after_write=_after_write)
+    enrolled_before = old.subject if old is not None else np.empty(0, str)
+    return EnrolResult(
+        added=subject.size - replaced,
+        replaced=replaced,
+        new_identities=int(np.setdiff1d(subject, enrolled_before).size),
+        templates=len(gallery),
+        identities=int(gallery.identities.size),
+    )
+
+
+def _batch(
+    path: Path,
+    templates: np.ndarray,
+    quality: np.ndarray,
+    subject: np.ndarray,
+    session: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The batch as the gallery stores it (unit float32 rows, flat labels), checked."""
     templates = l2_normalise(np.asarray(templates, dtype=np.float32))
     quality = np.asarray(quality, dtype=np.float32).ravel()
     subject = np.asarray(subject, dtype=str).ravel()
@@ -450,53 +498,24 @@ def enroll(
     n = templates.shape[0]
     if templates.ndim != 2 or not (quality.size == subject.size == session.size == n):
         raise ValueError("templates (N, D), quality, subject and session (N,) must agree in N.")
-    keys = _keys(subject, session)
-    if np.unique(keys).size != n:
+    if np.unique(_keys(subject, session)).size != n:
         raise InputError(path, "the batch enrols the same (subject, session) twice")
-    check_target(path, must_exist=False)
-    with gallery_lock(path, timeout=timeout, on_wait=on_wait):
-        if path.exists():
-            old = read_gallery(path)
-            old.check_model(fingerprint, modality, model)
-            if old.dim != templates.shape[1] and len(old):
-                raise ModelMismatchError(
-                    f"{path}: holds {old.dim}-dimensional templates, given {templates.shape[1]}"
-                )
-            old_keys = _keys(old.subject, old.session)
-            keep = ~np.isin(old_keys, keys)
-            replaced = int((~keep).sum())
-            new_identities = int(np.setdiff1d(subject, old.subject).size)
-            model = model or old.model
-            parts = (
-                (old.templates[keep].reshape(-1, templates.shape[1]), templates),
-                (old.quality[keep], quality),
-                (old.subject[keep], subject),
-                (old.session[keep], session),
-                (old.enrolled_at[keep], np.full(n, _now())),
-            )
-            merged = [np.concatenate(p) for p in parts]
-        else:
-            replaced, new_identities = 0, int(np.unique(subject).size)
-            merged = [templates, quality, subject, session, np.full(n, _now())]
-        gallery = _build(
-            path,
-            fingerprint=fingerprint,
-            modality=modality,
-            model=model,
-            templates=merged[0],
-            quality=merged[1],
-            subject=merged[2],
-            session=merged[3],
-            enrolled_at=merged[4],
-        )
-        write_hdf5_atomically(path, lambda handle: _fill(handle, gallery), after_write=_after_write)
-    return EnrolResult(
-        added=n - replaced,
-        replaced=replaced,
-        new_identities=new_identities,
-        templates=len(gallery),
-        identities=int(gallery.identities.size),
-    )
+    return templates, quality, subject, session
+
+
+def _check_compatible(old: Gallery, dim: int, fingerprint: str, modality: str, model: str) -> None:
+    """Refuse templates of another model, or of another width, for an existing gallery."""
+    old.check_model(fingerprint, modality, model)
+    if old.dim != dim and len(old):
+        raise ModelMismatchError(f"{old.path}: holds {old.dim}-dimensional templates, given {dim}")
+
+
+def _merge(old: Gallery | None, batch: _Rows) -> tuple[_Rows, int]:
+    """The old rows that the batch does not replace, then the batch; and how many it replaced."""
+    if old is None or not len(old):  # an emptied gallery may have had another width
+        return batch, 0
+    replaced = np.isin(_keys(old.subject, old.session), _keys(batch.subject, batch.session))
+    return _rows(old).take(~replaced).then(batch), int(replaced.sum())
 
 
 def remove(
@@ -522,14 +541,10 @@ def remove(
         keep = ~np.isin(old.subject, subjects)
         gallery = _build(
             path,
+            _rows(old).take(keep),
             fingerprint=old.fingerprint,
             modality=old.modality,
             model=old.model,
-            templates=old.templates[keep],
-            quality=old.quality[keep],
-            subject=old.subject[keep],
-            session=old.session[keep],
-            enrolled_at=old.enrolled_at[keep],
         )
         write_hdf5_atomically(path, lambda handle: _fill(handle, gallery))
     return int((~keep).sum())

@@ -5,8 +5,7 @@ shift) onto the canonical template, and photometric stereo then runs in the alig
 frame. Warping the captures turns the camera about its axis, so the light directions are
 rotated with them: in the aligned frame the lights are where a rolled camera would see
 them, and the normals, albedo and depth that come out are already aligned (depth in
-crop pixels). :func:`warp_normals` applies the same transform to a normal map, which is
-how ground truth is compared with the result.
+crop pixels).
 """
 
 from __future__ import annotations
@@ -77,7 +76,7 @@ def warp_image(image: np.ndarray, matrix: np.ndarray, size: int, *, nearest: boo
     is pre-blurred to the target scale) keeps small crops from aliasing.
     """
     scale = np.sqrt(abs(np.linalg.det(matrix[:, :2])))
-    source = np.asarray(image, np.float32)
+    source: np.ndarray = np.asarray(image, np.float32)
     if scale < 0.7 and not nearest:
         sigma = 0.5 * (1.0 / scale - 1.0)
         source = cv2.GaussianBlur(source, (0, 0), sigmaX=sigma, sigmaY=sigma)
@@ -133,11 +132,3 @@ def align_session(session: CaptureSession, matrix: np.ndarray, size: int) -> Cap
         response=session.response,
         valid=valid,
     )
-
-
-def warp_normals(normals: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
-    """Warp an (H, W, 3) normal map: resample, then rotate each vector, renormalise."""
-    warped = warp_image(normals, matrix, size)
-    rotated = rotate_vectors(warped, matrix)
-    norm = np.linalg.norm(rotated, axis=-1, keepdims=True)
-    return np.divide(rotated, norm, out=np.zeros_like(rotated), where=norm > 1e-6)

@@ -66,6 +66,8 @@ import scipy.sparse
 import scipy.sparse.linalg
 from threadpoolctl import threadpool_limits
 
+from psbase.errors import ConfigError
+
 __all__ = [
     "DEFAULT_MIN_NZ",
     "INTEGRATORS",
@@ -125,7 +127,7 @@ def normal_gradients(
         False where the normal is non-finite, zero or has ``nz <= 0``.
     """
     if not 0.0 < min_nz <= 1.0:
-        raise ValueError(f"min_nz must be in (0, 1], got {min_nz}")
+        raise ConfigError(f"min_nz must be in (0, 1], got {min_nz}")
     n = np.asarray(normals, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         length = np.linalg.norm(n, axis=-1)
@@ -454,7 +456,7 @@ def masked_least_squares(
     """
     if solver not in MASKED_SOLVERS:
         known = ", ".join(repr(name) for name in MASKED_SOLVERS)
-        raise ValueError(f"unknown solver {solver!r}; known: {known}")
+        raise ConfigError(f"unknown solver {solver!r}; known: {known}")
     n, m = _check_inputs(normals, mask)
     out = np.zeros(m.shape, dtype=np.float64)
     if not m.any():
@@ -579,5 +581,5 @@ def integrate_normals(
         integrator = _BY_NAME[method]
     except KeyError:
         known = ", ".join(repr(name) for name in INTEGRATORS)
-        raise ValueError(f"unknown integration method {method!r}; known: {known}") from None
+        raise ConfigError(f"unknown integration method {method!r}; known: {known}") from None
     return integrator(normals, mask, min_nz=min_nz)

@@ -85,16 +85,6 @@ def from_azimuth_elevation(
     return d.astype(np.float32)
 
 
-def to_azimuth_elevation(directions: np.ndarray, *, degrees: bool = True) -> np.ndarray:
-    """Inverse of :func:`from_azimuth_elevation`: (..., 2) array of (azimuth, elevation)."""
-    d = np.asarray(directions, dtype=np.float64)
-    d = d / np.linalg.norm(d, axis=-1, keepdims=True)
-    az = np.arctan2(-d[..., 0], d[..., 2])
-    el = np.arcsin(np.clip(d[..., 1], -1.0, 1.0))
-    out = np.stack([az, el], axis=-1)
-    return np.rad2deg(out) if degrees else out
-
-
 def from_zenith_azimuth(
     zenith: np.ndarray | float, azimuth: np.ndarray | float, *, degrees: bool = True
 ) -> np.ndarray:
@@ -109,16 +99,6 @@ def from_zenith_azimuth(
         z, a = np.deg2rad(z), np.deg2rad(a)
     d = np.stack([np.sin(z) * np.cos(a), np.sin(z) * np.sin(a), np.cos(z)], axis=-1)
     return d.astype(np.float32)
-
-
-def to_zenith_azimuth(directions: np.ndarray, *, degrees: bool = True) -> np.ndarray:
-    """Inverse of :func:`from_zenith_azimuth`: (..., 2) array of (zenith, azimuth)."""
-    d = np.asarray(directions, dtype=np.float64)
-    d = d / np.linalg.norm(d, axis=-1, keepdims=True)
-    zen = np.arccos(np.clip(d[..., 2], -1.0, 1.0))
-    az = np.arctan2(d[..., 1], d[..., 0])
-    out = np.stack([zen, az], axis=-1)
-    return np.rad2deg(out) if degrees else out
 
 
 def ring_directions(count: int, zenith: float, *, azimuth0: float = 0.0) -> np.ndarray:

@@ -54,7 +54,7 @@ CHANNELS = {"normal": 3, "albedo": 1, "depth": 1, "image": 1}
 MAP_DATASETS = (*CHANNELS, "mask")
 LABEL_DATASETS = ("subject", "session")
 #: Per-session metadata in group ``meta``: name -> (shape of one row, dtype).
-META_DATASETS = {
+META_DATASETS: dict[str, tuple[tuple[int, ...], str | type[np.generic]]] = {
     "source": ((), "str"),
     "root": ((), "str"),
     "detection_score": ((), np.float32),
@@ -133,7 +133,10 @@ def append_samples(handle: h5py.File, samples: Iterable[Mapping[str, object]]) -
             dataset.resize(stop, axis=0)
             default = "" if dtype == "str" else np.full(shape, np.nan if dtype == np.float32 else 0)
             values = [s.get(name, default) for s in batch]
-            dataset[start:stop] = [str(v) for v in values] if dtype == "str" else np.stack(values)
+            if dtype == "str":
+                dataset[start:stop] = [str(v) for v in values]
+            else:
+                dataset[start:stop] = np.stack([np.asarray(v) for v in values])
     return len(batch)
 
 
@@ -177,7 +180,8 @@ class MapsFile:
 
     def labels(self) -> tuple[np.ndarray, np.ndarray]:
         """(subject, session) as arrays of str."""
-        return tuple(self._strings(n) for n in LABEL_DATASETS)
+        subject, session = (self._strings(n) for n in LABEL_DATASETS)
+        return subject, session
 
     def sources(self) -> np.ndarray:
         """Each row's session path relative to the folder it was preprocessed from (str)."""

@@ -26,6 +26,7 @@ import os
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -125,7 +126,7 @@ class MapsWriter:
     ) -> None:
         self.path = Path(path)
         self.root = str(Path(root).resolve())
-        self.attributes = {k: _attr(v) for k, v in attributes.items()}
+        self.attributes: dict[str, Any] = {k: _attr(v) for k, v in attributes.items()}
         self.pending: list[dict] = []
         self.done: set[str] = set()
         if self.path.exists():

@@ -166,26 +166,26 @@ def _detect(
     """One batched MTCNN pass per round: round r tries each unfound session's r-th most
     frontal capture, until every session has a face or has run out of captures."""
     start = time.perf_counter()
-    live = [i for i, s in enumerate(sessions) if s is not None]
-    order = {i: np.argsort(-sessions[i].directions[:, 2], kind="stable") for i in live}
+    live = {i: s for i, s in enumerate(sessions) if s is not None}
+    order = {i: np.argsort(-s.directions[:, 2], kind="stable") for i, s in live.items()}
     detections: list[Detection | None] = [None] * len(sessions)
-    pending = live
-    for round_ in range(max((sessions[i].n_lights for i in live), default=0)):
-        pending = [i for i in pending if sessions[i].n_lights > round_]
+    pending = list(live)
+    for round_ in range(max((s.n_lights for s in live.values()), default=0)):
+        pending = [i for i in pending if live[i].n_lights > round_]
         if not pending:
             break
-        pictures = [detection_picture(sessions[i].images[order[i][round_]]) for i in pending]
+        pictures = [detection_picture(live[i].images[order[i][round_]]) for i in pending]
         for i, detection in zip(pending, _detector().detect(pictures), strict=True):
             detections[i] = detection
         pending = [i for i in pending if detections[i] is None]
-    for i in live:
-        where = sessions[i].where
-        if detections[i] is None:
+    for i, session in live.items():
+        found = detections[i]
+        if found is None:
             outcomes[
                 i
-            ].error = f"{where}: no face found; use --no-detect if the face fills the frame"
-        elif detections[i].n_faces > 1:
-            outcomes[i].warning = f"{where}: {detections[i].n_faces} faces found; kept the largest"
+            ].error = f"{session.where}: no face found; use --no-detect if the face fills the frame"
+        elif found.n_faces > 1:
+            outcomes[i].warning = f"{session.where}: {found.n_faces} faces found; kept the largest"
     share = (time.perf_counter() - start) / max(len(live), 1)
     for i in live:
         outcomes[i].timings["detect"] = share

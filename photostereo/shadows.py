@@ -374,7 +374,7 @@ def weighted_fit(
     obs: np.ndarray,
     w: np.ndarray,
     *,
-    prior: tuple[float, np.ndarray] | None = None,
+    prior: tuple[float | np.ndarray, np.ndarray] | None = None,
     tolerance: float = 1e-12,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Solve (sum_k w_k s_k s_k^T + lambda I) b = sum_k w_k I_k s_k + lambda b0 per pixel.

@@ -39,6 +39,7 @@ from photostereo import _kernels, reference_solvers, shadows
 from photostereo.reference_solvers import solve_robust
 from photostereo.shadows import solve_shadow_aware
 from photostereo.solver_common import MIN_OBSERVATIONS, PhotometricResult, prepare_inputs
+from psbase.errors import ConfigError
 
 __all__ = [
     "MIN_OBSERVATIONS",
@@ -173,7 +174,7 @@ def solve(
             saturation=saturation,
         )
         return _robust_or_fallback(robust, images, directions, intensities, mask, valid)
-    raise ValueError(f"unknown solver {method!r}; choose one of {', '.join(SOLVERS)}")
+    raise ConfigError(f"unknown solver {method!r}; choose one of {', '.join(SOLVERS)}")
 
 
 #: ``robust`` must solve at least this share of what ``shadow`` solves, or is completed by it.

@@ -18,9 +18,10 @@ Progress = Callable[[int, int], None]
 
 @contextmanager
 def progress_bar(desc: str, unit: str) -> Iterator[Progress]:
-    """A tqdm bar with rate and ETA (hidden when stderr is not a terminal), driven by
-    the ``(done, total)`` callback this yields."""
-    bar = tqdm(total=0, desc=desc, unit=unit, disable=None)
+    """A tqdm bar with rate and ETA, driven by the ``(done, total)`` callback this
+    yields; hidden when stderr is not a terminal, and drawn only once the work has
+    taken a second, so a quick step or an early one-line error leaves no bar behind."""
+    bar = tqdm(total=0, desc=desc, unit=unit, disable=None, delay=1.0)
 
     def update(done: int, total: int) -> None:
         if bar.total != total:

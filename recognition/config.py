@@ -13,11 +13,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from photostereo.maps_file import parse_modality
+from photostereo.maps_file import MapsFile, parse_modality
 from psbase.atomic import write_atomically
 from psbase.errors import ConfigError, InputError
 from recognition.backbones import BACKBONES
-from recognition.losses.margins import MARGINS
+from recognition.losses.margins import MARGINS, build_margin
 
 LOSSES = (*MARGINS, "triplet")
 FUSIONS = ("late", "early")
@@ -101,8 +101,6 @@ class TrainConfig:
             (self.warmup_epochs >= 0, "warmup_epochs must not be negative"),
             (self.seed >= 0, "seed must not be negative"),
             (0 < self.val_fraction < 1, "val_fraction must be between 0 and 1"),
-            (0 < self.magface_l_a < self.magface_u_a, "MagFace needs 0 < l_a < u_a"),
-            (0 <= self.magface_l_m <= self.magface_u_m, "MagFace needs 0 <= l_m <= u_m"),
             (
                 min(self.arcface_margin, self.cosface_margin, self.triplet_margin) >= 0,
                 "margins must not be negative",
@@ -115,10 +113,26 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        for name in MARGINS:  # each head checks its own settings (MagFace's bounds)
+            build_margin(name, **self.margin_settings(name))
 
     @property
     def modalities(self) -> tuple[str, ...]:
         return parse_modality(self.modality)
+
+    def margin_settings(self, name: str) -> dict[str, float]:
+        """The keyword arguments of margin head ``name`` (:func:`build_margin`)."""
+        if name == "magface":
+            return {
+                "s": self.scale,
+                "l_a": self.magface_l_a,
+                "u_a": self.magface_u_a,
+                "l_m": self.magface_l_m,
+                "u_m": self.magface_u_m,
+                "lambda_g": self.magface_lambda_g,
+            }
+        margin = {"arcface": self.arcface_margin, "cosface": self.cosface_margin}[name]
+        return {"s": self.scale, "m": margin}
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -170,7 +184,8 @@ def _check_types(config: TrainConfig) -> None:
         elif field.type == "int":
             ok, wanted = _is_int(value), "a whole number"
         else:
-            ok, wanted = isinstance(value, _TYPES[field.type]), _TYPE_WORDS[field.type]
+            kind = str(field.type)  # annotations are strings here (postponed evaluation)
+            ok, wanted = isinstance(value, _TYPES[kind]), _TYPE_WORDS[kind]
         if not ok:
             raise ConfigError(f"{field.name} must be {wanted}, not {value!r}")
 
@@ -179,6 +194,15 @@ def save_config(config: TrainConfig, path: str | Path) -> None:
     """Write config.json atomically, owner-only."""
     text = json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n"
     write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def config_for_maps(maps_path: str | Path, **settings: Any) -> TrainConfig:
+    """A new run's config: ``settings`` over the defaults, the input size defaulting to
+    the maps' own, so a run takes maps.h5 as it was preprocessed."""
+    if "size" not in settings:
+        with MapsFile(maps_path) as maps_file:
+            settings["size"] = maps_file.size
+    return TrainConfig(**settings)
 
 
 def load_config(path: str | Path) -> TrainConfig:

@@ -4,15 +4,19 @@
 ``RUN/model.safetensors`` (no pickle). :class:`Embedder` turns maps stacked as
 ``MapsFile.read(modality)`` returns them into L2-normalised embeddings and a quality
 score, the feature magnitude before normalisation (meaningful under MagFace).
+:func:`embed_dataset` is ``psface embed``: a whole maps file to emb.h5.
 
 emb.h5 layout (:func:`write_embeddings`): datasets ``embedding`` (N, D) float32,
 ``quality`` (N,) float32, ``subject`` and ``session`` (N,) UTF-8 strings; attributes
 ``model_fingerprint``, ``modality`` and ``schema_version``.
+
+Long work reports through ``progress(done, total)``; drawing a bar is the caller's.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,25 +28,14 @@ import torch.nn.functional as F
 from photostereo.maps_file import CHANNELS, MapsFile
 from psbase.errors import ConfigError, InputError
 from psbase.hdf5 import write_hdf5_atomically
+from psbase.outputs import check_output_file
 from recognition.checkpoint import check_tensors, load_tensors, save_tensors
 from recognition.config import TrainConfig, load_config, save_config
+from recognition.device import autocast, autocast_dtype, resolve_device, uses_channels_last
 from recognition.fusion import EmbeddingModel
 
 MODEL_FILE = "model.safetensors"
 EMBEDDINGS_SCHEMA_VERSION = 1
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` picks CUDA when present, else the CPU; an unusable device is a ConfigError."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {device!r}; use cpu or cuda") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda asked for, but no CUDA GPU is available")
-    return resolved
 
 
 @torch.no_grad()
@@ -54,12 +47,8 @@ def embed_arrays(
     batch_size: int = 256,
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
-    on_batch=None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(embeddings (n, D) float32 L2-normalised, magnitudes (n,) float32) in eval mode.
-
-    ``on_batch(n_done)`` is called after each batch (for a progress bar).
-    """
+    """(embeddings (n, D) float32 L2-normalised, magnitudes (n,) float32) in eval mode."""
     was_training = model.training
     model.eval()
     embeddings, magnitudes = [], []
@@ -70,17 +59,13 @@ def embed_arrays(
             x = model.scale_inputs(x)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(
-                device.type, dtype=amp_dtype or torch.float32, enabled=bool(amp_dtype)
-            ):
+            with autocast(device, amp_dtype):
                 features = model(x).float()
             magnitudes.append(features.norm(dim=1).cpu())
             embeddings.append(F.normalize(features).cpu())
-            if on_batch is not None:
-                on_batch(len(chunk))
     finally:
         model.train(was_training)
-    dim = model.project[0].out_features if model.late else model.backbone.embedding_dim
+    dim = model.embedding_dim
     if not embeddings:
         return np.zeros((0, dim), np.float32), np.zeros(0, np.float32)
     return torch.cat(embeddings).numpy(), torch.cat(magnitudes).numpy()
@@ -125,14 +110,7 @@ class Embedder:
     def channels(self) -> int:
         return sum(CHANNELS[m] for m in self.config.modalities)
 
-    def _amp(self) -> torch.dtype | None:
-        if self.device.type != "cuda" or not self.config.amp:
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-    def embed(
-        self, maps: np.ndarray, *, batch_size: int = 256, on_batch=None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def embed(self, maps: np.ndarray, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """(embeddings (n, D) float32 L2-normalised, quality (n,) float32) for maps
         (n, C, S, S) stacked for :attr:`modality`."""
         maps = np.asarray(maps)
@@ -147,9 +125,8 @@ class Embedder:
             maps,
             device=self.device,
             batch_size=batch_size,
-            amp_dtype=self._amp(),
-            channels_last=self.device.type == "cuda" and self.config.channels_last,
-            on_batch=on_batch,
+            amp_dtype=autocast_dtype(self.config, self.device),
+            channels_last=uses_channels_last(self.config, self.device),
         )
 
     def embed_file(
@@ -158,33 +135,24 @@ class Embedder:
         indices: np.ndarray | None = None,
         *,
         batch_size: int = 256,
-        progress: bool = True,
+        progress: Callable[[int, int], None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Embed samples of an open maps file (all, or ``indices``), reading batch by batch."""
+        """Embed samples of an open maps file (all, or ``indices``), reading batch by batch;
+        ``progress(done, total)`` counts samples."""
         if maps_file.size != self.size:
             raise InputError(
                 maps_file.path,
                 f"maps are {maps_file.size} px but model {self.run} takes {self.size} px",
             )
         rows = np.arange(len(maps_file)) if indices is None else np.asarray(indices)
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(rows), unit="map", desc=f"embed {self.modality}")
         parts_e, parts_q = [], []
-        try:
-            for start in range(0, len(rows), batch_size):
-                chunk = rows[start : start + batch_size]
-                maps = maps_file.read(self.modality, chunk)
-                emb, quality = self.embed(maps, batch_size=batch_size)
-                parts_e.append(emb)
-                parts_q.append(quality)
-                if bar is not None:
-                    bar.update(len(chunk))
-        finally:
-            if bar is not None:
-                bar.close()
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start : start + batch_size]
+            emb, quality = self.embed(maps_file.read(self.modality, chunk), batch_size=batch_size)
+            parts_e.append(emb)
+            parts_q.append(quality)
+            if progress is not None:
+                progress(start + len(chunk), len(rows))
         if not parts_e:
             dim = self.config.embedding_dim
             return np.zeros((0, dim), np.float32), np.zeros(0, np.float32)
@@ -211,7 +179,7 @@ def load_embedder(run_dir: str | Path, *, device: str | None = None) -> Embedder
     model.load_state_dict(tensors)
     resolved = resolve_device(device)
     model.to(resolved).eval()
-    if resolved.type == "cuda" and config.channels_last:
+    if uses_channels_last(config, resolved):
         model.to(memory_format=torch.channels_last)
     return Embedder(model, config, fingerprint(weights, config), resolved, run)
 
@@ -239,3 +207,34 @@ def write_embeddings(
         handle.attrs["schema_version"] = EMBEDDINGS_SCHEMA_VERSION
 
     write_hdf5_atomically(path, fill)
+
+
+def embed_dataset(
+    maps_path: str | Path,
+    run_dir: str | Path,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    batch_size: int = 256,
+    device: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, str]:
+    """Embed every sample of ``maps_path`` with the run's model into ``out`` (emb.h5);
+    return (samples, modality). ``out`` is checked first, so a refusal costs no work."""
+    check_output_file(out, overwrite=overwrite, inputs=[Path(maps_path), *model_files(run_dir)])
+    embedder = load_embedder(run_dir, device=device)
+    with MapsFile(maps_path) as maps_file:
+        embeddings, quality = embedder.embed_file(
+            maps_file, batch_size=batch_size, progress=progress
+        )
+        subjects, sessions = maps_file.labels()
+    write_embeddings(
+        out,
+        embeddings,
+        quality,
+        subjects,
+        sessions,
+        model_fingerprint=embedder.fingerprint,
+        modality=embedder.modality,
+    )
+    return len(embeddings), embedder.modality

@@ -50,10 +50,13 @@ class EmbeddingModel(nn.Module):
     The features are not normalised; their L2 norm is MagFace's quality score.
     """
 
+    input_scale: torch.Tensor  # a buffer: saved with the weights, moved with the module
+
     def __init__(self, config: TrainConfig) -> None:
         super().__init__()
         modalities = config.modalities
         self.slices = channel_slices(modalities)
+        self.embedding_dim = config.embedding_dim
         channels = self.slices[-1].stop
         self.register_buffer("input_scale", torch.ones(channels))
         kwargs = {

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from psbase.errors import ConfigError
+
 
 def _rng(seed: int, epoch: int, stream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(epoch, stream)))
@@ -28,13 +30,16 @@ def pk_batches(labels: np.ndarray, p: int, k: int, *, seed: int, epoch: int) -> 
     dropped. Identities with a single sample are skipped (they form no positive pair).
     """
     if p < 2 or k < 2:
-        raise ValueError(f"P x K sampling needs P >= 2 and K >= 2, got {p} x {k}")
+        raise ConfigError(f"P x K sampling needs P >= 2 and K >= 2, got {p} x {k}")
     rng = _rng(seed, epoch, 1)
     classes, inverse = np.unique(labels, return_inverse=True)
     members = [np.flatnonzero(inverse == c) for c in range(len(classes))]
     usable = np.array([c for c, m in enumerate(members) if len(m) >= 2])
     if len(usable) < p:
-        raise ValueError(f"P x K sampling needs {p} identities with two samples, got {len(usable)}")
+        raise ConfigError(
+            f"P x K sampling needs {p} people with two samples or more, got {len(usable)}; "
+            f"lower P (--pk)"
+        )
     order = rng.permutation(usable)
     batches = []
     for start in range(0, len(order) - p + 1, p):

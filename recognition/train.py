@@ -1,11 +1,12 @@
 """The training loop: identity-disjoint split, batches from memory, margin or triplet loss,
 warm-up then cosine learning rate, validation AUC/EER after every epoch, checkpoints.
 
-Output is kept out of the computation: :func:`train_run` reports through a callback
-``callback(kind, info)`` with kinds ``"start"``, ``"batch"`` and ``"epoch"``; the command
-layer turns those into a progress bar. Randomness comes from the seed alone: the batch
-order of an epoch from (seed, epoch), augmentation from a generator whose state is
-checkpointed with the global torch RNG, so ``resume`` continues exactly.
+Output is kept out of the computation: :func:`train_run` reports the batches done through
+``progress(done, total)`` and the run's milestones through ``callback(kind, info)``, with
+kinds ``"start"`` and ``"epoch"``; the command line turns those into a bar and lines.
+Randomness comes from the seed alone: the batch order of an epoch from (seed, epoch),
+augmentation from a generator whose state is checkpointed with the global torch RNG, so
+``resume`` continues exactly.
 
 Run folder: ``config.json``, ``model.safetensors`` (the embedding model; what ``psface
 embed`` loads), ``checkpoint.safetensors`` (model, classifier, optimiser, RNG, step),
@@ -42,13 +43,15 @@ from recognition.checkpoint import (
 )
 from recognition.config import TrainConfig, load_config, save_config
 from recognition.data import MapsData, identity_split, load_maps, read_split, split_indices
-from recognition.embed import MODEL_FILE, embed_arrays, resolve_device, save_model
+from recognition.device import autocast, autocast_dtype, resolve_device, uses_channels_last
+from recognition.embed import MODEL_FILE, embed_arrays, save_model
 from recognition.fusion import EmbeddingModel, channel_slices, fit_scale
 from recognition.losses.margins import MarginClassifier, build_margin, inverse_frequency
 from recognition.losses.triplet import TripletLoss
 from recognition.sampler import pk_batches, shuffled_batches
 
 Callback = Callable[[str, dict[str, Any]], None]
+Progress = Callable[[int, int], None]
 CHECKPOINT_FILE, SPLIT_FILE, LOG_FILE, CONFIG_FILE = (
     "checkpoint.safetensors",
     "split.json",
@@ -69,13 +72,6 @@ def lr_at(step: int, *, total: int, warmup: int, peak: float) -> float:
     return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """bfloat16 where the GPU has it, else float16 (with loss scaling); None on CPU."""
-    if device.type != "cuda" or not config.amp:
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
 class BatchSource:
     """Gathers batches (maps, masks, labels) from memory onto the device.
 
@@ -86,7 +82,7 @@ class BatchSource:
 
     def __init__(self, data: MapsData, labels: np.ndarray, device: torch.device) -> None:
         self.device = device
-        tensors = (
+        tensors: tuple[torch.Tensor, ...] = (
             torch.from_numpy(np.ascontiguousarray(data.maps)),
             torch.from_numpy(data.mask.astype(np.uint8)),
             torch.from_numpy(labels.astype(np.int64)),
@@ -114,11 +110,13 @@ class BatchSource:
 
     def stream(self, batches: list[np.ndarray]) -> Iterator[tuple[torch.Tensor, ...]]:
         """Batches in order, the next one's transfer issued before this one is used."""
-        pending = self.get(batches[0]) if batches else None
-        for i in range(len(batches)):
-            current = pending
-            pending = self.get(batches[i + 1]) if i + 1 < len(batches) else None
+        if not batches:
+            return
+        pending = self.get(batches[0])
+        for following in batches[1:]:
+            current, pending = pending, self.get(following)
             yield current
+        yield pending
 
 
 class Trainer:
@@ -134,64 +132,68 @@ class Trainer:
     ) -> None:
         self.config, self.val = config, val
         self.device = resolve_device(device)
-        torch.manual_seed(config.seed)
-        self.class_names, labels = train.class_labels()
-        if len(self.class_names) < 2:
-            raise ConfigError("training needs at least two people")
-        self.labels = labels
-        self.model = EmbeddingModel(config)
-        scale = fit_scale(train.maps, train.mask, config.modalities)
-        self.model.input_scale.copy_(torch.from_numpy(scale))
-        self.head = self._build_head(torch.from_numpy(labels))
-        self.model.to(self.device)
-        self.head.to(self.device)
-        self.channels_last = self.device.type == "cuda" and config.channels_last
-        if self.channels_last:
-            self.model.to(memory_format=torch.channels_last)
-        params = [*self.model.parameters(), *self.head.parameters()]
-        if config.optimizer == "sgd":
-            self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
-                params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-            )
-        else:
-            self.optimizer = torch.optim.AdamW(
-                params, lr=config.lr, weight_decay=config.weight_decay
-            )
         self.amp_dtype = autocast_dtype(config, self.device)
+        self.channels_last = uses_channels_last(config, self.device)
+        torch.manual_seed(config.seed)  # the model's, then the head's initial weights
+        self.class_names, self.labels = self._classes(train)
+        self.model = self._build_model(train)
+        self.head = self._build_head(torch.from_numpy(self.labels)).to(self.device)
+        self.optimizer = self._build_optimizer()
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.source = BatchSource(train, labels, self.device)
+        self.source = BatchSource(train, self.labels, self.device)
         self.n_train = len(train)
         self.epoch = 0
         self.step = 0
-        modalities = config.modalities
-        slices = channel_slices(modalities)
-        starts = list(zip(modalities, (s.start for s in slices), strict=True))
-        self.normal_channels = [start for m, start in starts if m == "normal"]
-        self.depth_channels = [start for m, start in starts if m == "depth"]
+        self.normal_channels, self.depth_channels = self._channel_starts()
         self.augment = AugmentSettings(
             config.aug_shift, config.aug_rotate, config.aug_noise, config.aug_depth_offset
         )
 
+    @staticmethod
+    def _classes(train: MapsData) -> tuple[np.ndarray, np.ndarray]:
+        """(people, one class label per sample); fewer than two people cannot be told apart."""
+        names, labels = train.class_labels()
+        if len(names) < 2:
+            raise ConfigError("training needs at least two people")
+        return names, labels
+
+    def _build_model(self, train: MapsData) -> EmbeddingModel:
+        """The embedding model on the device, its input scale fitted to ``train``."""
+        model = EmbeddingModel(self.config)
+        scale = fit_scale(train.maps, train.mask, self.config.modalities)
+        model.input_scale.copy_(torch.from_numpy(scale))
+        model.to(self.device)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return model
+
     def _build_head(self, labels: torch.Tensor) -> torch.nn.Module:
+        """The loss: a margin classifier over the training people, or the triplet loss."""
         c = self.config
         if c.loss == "triplet":
             return TripletLoss(c.triplet_margin, c.triplet_mining)
-        settings = {
-            "magface": {
-                "s": c.scale,
-                "l_a": c.magface_l_a,
-                "u_a": c.magface_u_a,
-                "l_m": c.magface_l_m,
-                "u_m": c.magface_u_m,
-                "lambda_g": c.magface_lambda_g,
-            },
-            "arcface": {"s": c.scale, "m": c.arcface_margin},
-            "cosface": {"s": c.scale, "m": c.cosface_margin},
-        }[c.loss]
         n = len(self.class_names)
         weight = inverse_frequency(labels, n) if c.class_weighting else None
-        return MarginClassifier(c.embedding_dim, n, build_margin(c.loss, **settings), weight)
+        margin = build_margin(c.loss, **c.margin_settings(c.loss))
+        return MarginClassifier(c.embedding_dim, n, margin, weight)
+
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        """SGD with momentum or AdamW over the model's and the head's parameters."""
+        c = self.config
+        params = [*self.model.parameters(), *self.head.parameters()]
+        if c.optimizer == "sgd":
+            return torch.optim.SGD(
+                params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay
+            )
+        return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+
+    def _channel_starts(self) -> tuple[list[int], list[int]]:
+        """First channel of each normal map and each depth map: augmentation turns the
+        normals with the image and offsets the depths."""
+        modalities = self.config.modalities
+        starts = [(m, s.start) for m, s in zip(modalities, channel_slices(modalities), strict=True)]
+        return [i for m, i in starts if m == "normal"], [i for m, i in starts if m == "depth"]
 
     def batches(self, epoch: int) -> list[np.ndarray]:
         c = self.config
@@ -203,8 +205,11 @@ class Trainer:
     def steps_per_epoch(self) -> int:
         return len(self.batches(0))
 
-    def train_epoch(self, callback: Callback | None = None, *, log_every: int = 10) -> dict:
-        """One pass over the batches of epoch ``self.epoch``; returns the epoch's figures."""
+    def train_epoch(self, progress: Progress | None = None) -> dict:
+        """One pass over the batches of epoch ``self.epoch``; returns the epoch's figures.
+
+        ``progress(done, total)`` counts this epoch's batches.
+        """
         c = self.config
         batches = self.batches(self.epoch)
         per_epoch = len(batches)
@@ -221,17 +226,8 @@ class Trainer:
             loss_sum += loss.detach()
             self.step += 1
             images += len(y)
-            if callback is not None:
-                show = b % log_every == 0 or b == per_epoch - 1
-                callback(
-                    "batch",
-                    {
-                        "epoch": self.epoch + 1,
-                        "batch": b + 1,
-                        "batches": per_epoch,
-                        "loss": float(loss.detach()) if show else None,
-                    },
-                )
+            if progress is not None:
+                progress(b + 1, per_epoch)
         seconds = time.perf_counter() - start
         mean_loss = float(loss_sum) / max(1, per_epoch)
         if not math.isfinite(mean_loss):
@@ -261,9 +257,7 @@ class Trainer:
             )
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(
-            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=bool(self.amp_dtype)
-        ):
+        with autocast(self.device, self.amp_dtype):
             features = self.model(x)
         loss = self.head(features.float(), y)
         self.optimizer.zero_grad(set_to_none=True)
@@ -318,7 +312,7 @@ class Trainer:
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> None:
         """Continue from checkpoint ``path``; one that does not fit is one line naming it."""
         if meta.get("classes") != [str(n) for n in self.class_names]:
-            raise ConfigError("the checkpoint was trained on other people than this split")
+            raise InputError(path, "was trained on other people than split.json names")
         for part, module in (("model", self.model), ("head", self.head)):
             part_tensors = unprefixed(part, tensors)
             check_tensors(path, part_tensors, module.state_dict(), against="config.json")
@@ -431,6 +425,25 @@ def _trim_log(path: Path, last_epoch: int) -> None:
         _write_log(path, [r for r in _log_rows(path) if r["epoch"] <= last_epoch])
 
 
+def _load_data(maps_path: str | Path, config: TrainConfig) -> MapsData:
+    """The maps of the config's modality, refused when their size is not the model's."""
+    data = load_maps(maps_path, config.modality)
+    size = data.maps.shape[-1]
+    if size != config.size:
+        raise ConfigError(
+            f"{maps_path} holds {size} px maps but the model takes {config.size} px; "
+            f"train with --size {size} or preprocess with --size {config.size}"
+        )
+    return data
+
+
+def _offset(progress: Progress | None, before: int, total: int) -> Progress | None:
+    """An epoch's ``(done, per_epoch)`` as the whole call's ``(before + done, total)``."""
+    if progress is None:
+        return None
+    return lambda done, _: progress(before + done, total)
+
+
 def train_run(
     maps_path: str | Path,
     run_dir: str | Path,
@@ -441,24 +454,21 @@ def train_run(
     split_file: str | Path | None = None,
     device: str | None = None,
     callback: Callback | None = None,
+    progress: Progress | None = None,
     stop_after: int | None = None,
 ) -> list[dict]:
     """Train (or continue) the run in ``run_dir`` on ``maps_path``; return the log rows.
 
     ``overwrite`` lets a new run replace an earlier one, or share a folder with other
     files. ``stop_after`` ends this call after that many epochs (the run stays
-    resumable), which is how an interrupted run is simulated.
+    resumable), which is how an interrupted run is simulated. ``progress(done, total)``
+    counts the batches this call trains; ``callback`` gets ``("start", info)`` once and
+    ``("epoch", log row)`` after each epoch (epoch 0 included).
     """
     run = Path(run_dir)
     inputs = [Path(maps_path)] + ([Path(split_file)] if split_file is not None else [])
     config = _prepare_run(run, config, resume=resume, overwrite=overwrite, inputs=inputs)
-    data = load_maps(maps_path, config.modality)
-    size = data.maps.shape[-1]
-    if size != config.size:
-        raise ConfigError(
-            f"{maps_path} holds {size} px maps but the model takes {config.size} px; "
-            f"train with --size {size} or preprocess with --size {config.size}"
-        )
+    data = _load_data(maps_path, config)
     if not resume:
         _clear_run(run)
     train_people, val_people = _split(run, data, config, resume, split_file)
@@ -493,16 +503,17 @@ def train_run(
         rows.append(row)
         if callback is not None:
             callback("epoch", row)
-    done = 0
-    while trainer.epoch < config.epochs and (stop_after is None or done < stop_after):
-        row = trainer.train_epoch(callback)
+    epochs = config.epochs - trainer.epoch
+    epochs = epochs if stop_after is None else max(0, min(epochs, stop_after))
+    per_epoch = trainer.steps_per_epoch
+    for done in range(epochs):
+        row = trainer.train_epoch(_offset(progress, done * per_epoch, epochs * per_epoch))
         row.update(trainer.validate())
         save_model(run, trainer.model, config)
         tensors, meta = trainer.state()
         save_tensors(run / CHECKPOINT_FILE, tensors, meta)
         _append_log(log, row)
         rows.append(row)
-        done += 1
         if callback is not None:
             callback("epoch", row)
     return rows

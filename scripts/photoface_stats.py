@@ -1,4 +1,4 @@
-"""Summarise the Photoface session metadata into data/reference/photoface_stats.json.
+"""Summarise the Photoface session metadata into synthetic_faces/data/photoface_stats.json.
 
 Usage: python scripts/photoface_stats.py [CSV] [JSON]
 
@@ -14,16 +14,17 @@ import json
 import sys
 from pathlib import Path
 
-from photostereo.synthetic.population import STATS_PATH, summarize_photoface_csv
+from synthetic_faces.population import summarize_photoface_csv
 
-DEFAULT_CSV = (
-    Path(__file__).resolve().parents[2] / "shared" / "reference" / "photoface_sessions.csv"
-)
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CSV = REPO.parent / "shared" / "reference" / "photoface_sessions.csv"
+#: The package data file in this checkout (not an installed copy's).
+STATS = REPO / "synthetic_faces" / "data" / "photoface_stats.json"
 
 
 def main(argv: list[str]) -> int:
     source = Path(argv[0]) if argv else DEFAULT_CSV
-    target = Path(argv[1]) if len(argv) > 1 else STATS_PATH
+    target = Path(argv[1]) if len(argv) > 1 else STATS
     stats = summarize_photoface_csv(source)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(stats, indent=1) + "\n", encoding="utf-8")

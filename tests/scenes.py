@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from photostereo.lights import normalize_directions, ring_directions
-from photostereo.synthetic.face import face_fields, sample_identity
-from photostereo.synthetic.generate import GRID_MARGIN, LUMA
-from photostereo.synthetic.grid import FaceGrid
-from photostereo.synthetic.render import RenderSettings, ShadingTerms, add_noise, shading_terms
-from photostereo.synthetic.rigs import parse_rig
-from photostereo.synthetic.scene import Pose, compose, nominal_scale
+from synthetic_faces.face import face_fields, sample_identity
+from synthetic_faces.generate import GRID_MARGIN, LUMA
+from synthetic_faces.grid import FaceGrid
+from synthetic_faces.render import RenderSettings, ShadingTerms, add_noise, shading_terms
+from synthetic_faces.rigs import parse_rig
+from synthetic_faces.scene import Pose, compose, nominal_scale
 
 
 def sphere(size: int = 96, radius: float = 0.45) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +115,7 @@ class FaceScene:
     ``specular`` the highlight is at least 10% of the observation; ``saturated`` the
     sensor clipped it; ``dimmed`` an observation darkened on purpose
     (:func:`dimmed_patch_scene`). ``terms`` are the renderer's
-    :class:`~photostereo.synthetic.render.ShadingTerms`.
+    :class:`~synthetic_faces.render.ShadingTerms`.
     """
 
     images: np.ndarray

@@ -526,33 +526,45 @@ def mutation(draw) -> tuple:
 def mutate(handle: h5py.File, change: tuple) -> None:
     kind, name, *more = change  # for "version", name is the value
     if kind == "version":
-        if name is None:
-            del handle.attrs["schema_version"]
-        else:
-            handle.attrs["schema_version"] = name
-        return
-    if kind == "delete" and name in handle:
+        _set_version(handle, name)
+    elif kind == "delete" and name in handle:
         del handle[name]
     elif kind == "replace":
         replace(handle, name, *more)
-    elif kind == "retype" and isinstance(handle.get(name), h5py.Dataset):
-        replace(handle, name, handle[name].shape, *more)
-    elif kind == "rows" and isinstance(handle.get(name), h5py.Dataset):
-        dataset = handle[name]
-        if dataset.maxshape and dataset.maxshape[0] is None:
-            dataset.resize(more[0], axis=0)
-    elif kind == "group":
-        if name in handle:
-            del handle[name]
-        handle.create_group(name)
-    elif kind == "link":
-        if name in handle:
-            del handle[name]
-        handle[name] = (
-            h5py.SoftLink("/nowhere") if len(name) % 2 else h5py.ExternalLink("missing.h5", "/x")
-        )
+    elif kind in ("retype", "rows") and isinstance(handle.get(name), h5py.Dataset):
+        _reshape(handle, kind, name, *more)
+    elif kind in ("group", "link"):
+        _relink(handle, kind, name)
     elif kind == "extra":
         handle.create_dataset(f"extra_{name.replace('/', '_')}_{len(handle)}", data=[1, 2])
+
+
+def _set_version(handle: h5py.File, value) -> None:
+    if value is None:
+        del handle.attrs["schema_version"]
+    else:
+        handle.attrs["schema_version"] = value
+
+
+def _reshape(handle: h5py.File, kind: str, name: str, argument) -> None:
+    """Give a dataset another dtype (``retype``) or another number of rows."""
+    if kind == "retype":
+        replace(handle, name, handle[name].shape, argument)
+        return
+    dataset = handle[name]
+    if dataset.maxshape and dataset.maxshape[0] is None:
+        dataset.resize(argument, axis=0)
+
+
+def _relink(handle: h5py.File, kind: str, name: str) -> None:
+    """Put an empty group, or a dangling soft or external link, where ``name`` was."""
+    if name in handle:
+        del handle[name]
+    if kind == "group":
+        handle.create_group(name)
+    else:
+        external = h5py.ExternalLink("missing.h5", "/x")
+        handle[name] = h5py.SoftLink("/nowhere") if len(name) % 2 else external
 
 
 def read_everything(path: Path) -> None:

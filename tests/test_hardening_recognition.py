@@ -31,7 +31,7 @@ from recognition.checkpoint import load_tensors, save_tensors
 from recognition.config import TrainConfig
 from recognition.embed import load_embedder, save_model
 from recognition.fusion import EmbeddingModel
-from recognition.synthetic import write_ground_truth_maps
+from tests.recognition.ground_truth_maps import write_ground_truth_maps
 from tests.tmpfs import small_tmpfs
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,6 +22,7 @@ from photostereo.integrate import (
     normal_gradients,
     poisson_sparse_direct,
 )
+from psbase.errors import ConfigError
 
 ALL = {
     "masked": masked_least_squares,
@@ -261,7 +262,7 @@ def test_masked_pcg_falls_back_to_direct_when_not_converged(
 
 def test_unknown_masked_solver_lists_the_known_ones() -> None:
     normals = np.dstack([np.zeros((4, 4)), np.zeros((4, 4)), np.ones((4, 4))])
-    with pytest.raises(ValueError, match=r"unknown solver 'amg'.*'pcg'.*'direct'"):
+    with pytest.raises(ConfigError, match=r"unknown solver 'amg'.*'pcg'.*'direct'"):
         masked_least_squares(normals, None, solver="amg")
 
 
@@ -297,7 +298,7 @@ def test_grazing_normals_are_clamped_and_invalid_ones_flagged() -> None:
     np.testing.assert_array_equal(gr, 0.0)
     gx_loose, _, _ = normal_gradients(n, min_nz=0.05)
     assert gx_loose[0, 0] == pytest.approx(2 * gx[0, 0])
-    with pytest.raises(ValueError, match="min_nz must be in"):
+    with pytest.raises(ConfigError, match="min_nz must be in"):
         normal_gradients(n, min_nz=0.0)
 
 
@@ -328,7 +329,7 @@ def test_dispatch_runs_the_named_integrator_and_defaults_to_masked() -> None:
 
 def test_unknown_method_lists_the_known_ones() -> None:
     normals = np.dstack([np.zeros((4, 4)), np.zeros((4, 4)), np.ones((4, 4))])
-    with pytest.raises(ValueError, match=r"unknown integration method 'poisson'.*'masked'"):
+    with pytest.raises(ConfigError, match=r"unknown integration method 'poisson'.*'masked'"):
         integrate_normals(normals, None, method="poisson")
 
 

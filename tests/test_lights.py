@@ -8,11 +8,10 @@ from photostereo.lights import (
     from_azimuth_elevation,
     from_zenith_azimuth,
     ring_directions,
-    to_azimuth_elevation,
-    to_zenith_azimuth,
 )
 from photostereo.solvers import solve_shadow_aware
 from psbase.errors import LightGeometryError
+from tests.geometry import to_azimuth_elevation, to_zenith_azimuth
 from tests.scenes import angular_error_deg, render, sphere
 
 # Directions written out by hand from each convention's description (image frame:

@@ -17,18 +17,19 @@ import h5py
 import numpy as np
 import pytest
 
-from photostereo.align import align_session, similarity_to_template, warp_image, warp_normals
+from photostereo.align import align_session, similarity_to_template, warp_image
 from photostereo.batch import run_preprocess
 from photostereo.io import load_session, write_canonical
 from photostereo.maps_file import LABEL_DATASETS, MAP_DATASETS, META_DATASETS, MapsFile
 from photostereo.preprocess import PreprocessConfig
 from photostereo.reconstruct import reconstruct
 from photostereo.session import CaptureSession
-from photostereo.synthetic.generate import SynthConfig, generate
-from photostereo.synthetic.render import RenderSettings
 from psbase.errors import ConfigError
 from psface.cli import main
+from synthetic_faces.generate import SynthConfig, generate
+from synthetic_faces.render import RenderSettings
 from tests.fixtures import write_canonical_sphere
+from tests.geometry import warp_normals
 
 SIZE = 64
 

@@ -42,6 +42,7 @@ from photostereo.realdata.protocol import (
     tilt_deg,
 )
 from photostereo.realdata.reference import ReferenceFit
+from synthetic_faces.rigs import RIGS_DIR
 
 ROOT = Path(__file__).parents[1]
 DATA = Path(__file__).parents[1].parent / "shared" / "data" / "yaleb"
@@ -190,7 +191,7 @@ def test_face_mask_keeps_bright_well_fitted_well_determined_pixels():
 
 
 def yale_names(person: str) -> list[str]:
-    rig = json.loads((ROOT / "data" / "rigs" / "yale.json").read_text())
+    rig = json.loads((RIGS_DIR / "yale.json").read_text(encoding="utf-8"))
     return [f"{person}_P00A{a:+04d}E{e:+03d}.pgm" for a, e in rig["lights"]]
 
 

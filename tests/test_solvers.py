@@ -13,6 +13,7 @@ from photostereo.solvers import (
     solve_robust,
     solve_shadow_aware,
 )
+from psbase.errors import ConfigError
 from tests.scenes import (
     albedo_map,
     angular_error_deg,
@@ -200,7 +201,7 @@ def test_unknown_solver_name_lists_the_known_ones():
     normals, mask = sphere(16)
     directions = rig(3)
     images = render(normals, albedo_map(mask.shape), directions)
-    with pytest.raises(ValueError, match="plain, shadow, robust"):
+    with pytest.raises(ConfigError, match="plain, shadow, robust"):
         solve(images, directions, method="magic")
 
 

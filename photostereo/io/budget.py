@@ -88,7 +88,7 @@ def capture_size(path: Path) -> tuple[int, int] | None:
             prefix = handle.read(16)
             for name in _FORMATS:
                 factory, accept = Image.OPEN[name]
-                if accept(prefix):
+                if accept is not None and accept(prefix):
                     handle.seek(0)
                     return factory(handle, str(path)).size
     except (OSError, SyntaxError, ValueError, EOFError):

@@ -101,7 +101,7 @@ def saturated_pixels(raw: np.ndarray) -> np.ndarray | None:
     if not math.isfinite(full):
         return None
     threshold = math.ceil(SATURATION_FRACTION * full)
-    return (colour_channels(raw) >= threshold).any(axis=2)
+    return np.asarray((colour_channels(raw) >= threshold).any(axis=2))
 
 
 def to_luminance(raw: np.ndarray, response: Response = LINEAR) -> np.ndarray:
@@ -183,7 +183,7 @@ def _saturation_level(raw: np.ndarray, response: Response) -> float:
     (in the units :func:`to_luminance` gives); ``inf`` for a float capture."""
     if not math.isfinite(_FULL_SCALE[raw.dtype]):
         return math.inf
-    return float(to_linear(np.float32(SATURATION_FRACTION), response))
+    return float(to_linear(np.array(SATURATION_FRACTION, np.float32), response))
 
 
 @contextlib.contextmanager

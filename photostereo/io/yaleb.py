@@ -79,7 +79,7 @@ def read_yaleb(
     )
     if ambient_path is not None:
         valid = _subtract_ambient(stack, valid, read_raw(ambient_path), response)
-    angles = [CAPTURE.match(p.name) for p in captures]
+    angles = [m for p in captures if (m := CAPTURE.match(p.name))]
     az = np.array([int(m["az"]) for m in angles], np.float64)
     el = np.array([int(m["el"]) for m in angles], np.float64)
     return CaptureSession(

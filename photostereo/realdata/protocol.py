@@ -69,10 +69,11 @@ _ANGLES = re.compile(r"A(?P<az>[+-]\d{3})E(?P<el>[+-]\d{2})\.pgm$")
 
 def light_directions(names: Sequence[str]) -> np.ndarray:
     """(K, 3) float64 unit directions of Yale B captures, from the angles in their names."""
-    matches = [_ANGLES.search(name) for name in names]
-    missing = [name for name, m in zip(names, matches, strict=True) if m is None]
-    if missing:
+    found = [m for name in names if (m := _ANGLES.search(name))]
+    if len(found) < len(names):
+        missing = [name for name in names if not _ANGLES.search(name)]
         raise ValueError(f"not Yale B capture names (..._PppAaaaaEee.pgm): {missing[:3]}")
+    matches = found
     az = np.array([int(m["az"]) for m in matches], np.float64)
     el = np.array([int(m["el"]) for m in matches], np.float64)
     return from_azimuth_elevation(az, el).astype(np.float64)

@@ -135,7 +135,9 @@ def _run_person(data_dir: Path, person: str, plan: Mapping, solvers: Sequence[st
     ref_images, ref_dirs, _ = pick(plan["reference"])
     reference = trimmed_fit(ref_images, ref_dirs)
     face = face_mask(reference)
-    records, full, albedos = [], {}, {}
+    records: list[dict] = []
+    full: dict[tuple, np.ndarray] = {}
+    albedos: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = {}
     for group, spec in session_groups(plan):
         images, directions, valid = pick(spec["lights"])
         record = {"person": person, "id": spec["id"], "group": group, "solvers": {}}

@@ -6,7 +6,9 @@ import argparse
 import os
 import shutil
 import time
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -44,7 +46,7 @@ OUTPUTS = ("sessions", "maps.h5", "run", "report")
 
 #: The demo model: the settings of benchmarks/bench_recognition_auc.py, small enough to
 #: train in a few minutes on two CPU cores.
-DEMO_TRAINING = {
+DEMO_TRAINING: dict[str, Any] = {
     "modality": "normal+albedo",
     "fusion": "late",
     "backbone": "iresnet18",
@@ -89,12 +91,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gallery.runs import evaluate_runs
     from photostereo.batch import run_preprocess
+    from photostereo.maps_file import MapsFile
     from photostereo.preprocess import PreprocessConfig
-    from photostereo.synthetic.generate import SynthConfig, generate
-    from psface.commands.evaluate import evaluate_runs
+    from psface.plots import write_plots
+    from psface.progress import progress_bar
     from recognition.config import TrainConfig
+    from recognition.embed import load_embedder
     from recognition.train import train_run
+    from synthetic_faces.generate import SynthConfig, generate
 
     config = TrainConfig(**DEMO_TRAINING, seed=args.seed, val_fraction=args.held_out)
     out = prepare_demo_folder(args.out, overwrite=args.overwrite)
@@ -103,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"1/4 synth: {args.people} people x {args.sessions} sessions")
     synth = SynthConfig(subjects=args.people, sessions=args.sessions, seed=args.seed, size=192)
-    generate(out / "sessions", synth, workers=workers, progress=True)
+    with progress_bar("synth", "session") as update:
+        generate(out / "sessions", synth, workers=workers, progress=update)
 
     print("2/4 preprocess: detect, align, photometric stereo")
     bar = tqdm(total=0, desc="preprocess", unit="session")
@@ -119,25 +126,29 @@ def run(args: argparse.Namespace) -> int:
     print(f"    {len(summary.done)} sessions in maps.h5, {len(summary.failed)} failed")
 
     print("3/4 train: iResNet-18 on normal+albedo")
-    bar = tqdm(total=0, desc="train", unit="batch")
 
-    def progress(kind: str, info: dict) -> None:
-        if kind == "batch":
-            if bar.total == 0:
-                bar.reset(total=info["batches"] * config.epochs)
-            bar.update(1)
-        elif kind == "epoch" and "val_auc" in info:
-            bar.set_postfix_str(f"epoch {info['epoch']}, held-out AUC {info['val_auc']:.3f}")
+    def epoch_done(kind: str, info: dict) -> None:
+        if kind == "epoch" and info.get("epoch") and "val_auc" in info:
+            print(f"    epoch {info['epoch']}: held-out AUC {info['val_auc']:.3f}")
 
-    train_run(out / "maps.h5", out / "run", config, device="cpu", callback=progress)
-    bar.close()
+    with progress_bar("train", "batch") as update:
+        train_run(
+            out / "maps.h5", out / "run", config, device="cpu", callback=epoch_done, progress=update
+        )
 
     print("4/4 evaluate on the held-out people")
-    report = evaluate_runs(out / "maps.h5", [out / "run"], out / "report", device="cpu")
+    report = evaluate_runs(
+        out / "maps.h5",
+        [out / "run"],
+        out / "report",
+        open_maps=MapsFile,
+        load_model=partial(load_embedder, device="cpu"),
+    )
+    write_plots(report.folder, report.names, report.curves)
     print()
     print((out / "report" / "report.md").read_text())
     minutes = (time.perf_counter() - started) / 60
-    print(f"done in {minutes:.1f} min; report and plots in {report}/")
+    print(f"done in {minutes:.1f} min; report and plots in {report.folder}/")
     return 0
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 from pathlib import Path
 
 from psface.options import positive_int
+from psface.progress import progress_bar
 
 HELP = "embed every sample of maps.h5 with a trained model into emb.h5"
 DESCRIPTION = """\
@@ -49,26 +51,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from photostereo.maps_file import MapsFile
-    from psbase.outputs import check_output_file
-    from recognition.embed import load_embedder, model_files, write_embeddings
+    from recognition.embed import embed_dataset
 
-    inputs = [args.maps, *model_files(args.model)]
-    check_output_file(args.out, overwrite=args.overwrite, inputs=inputs)
-    embedder = load_embedder(args.model, device=args.device)
-    with MapsFile(args.maps) as maps_file:
-        embeddings, quality = embedder.embed_file(
-            maps_file, batch_size=args.batch_size, progress=not args.quiet
+    with nullcontext() if args.quiet else progress_bar("embed", "map") as progress:
+        count, modality = embed_dataset(
+            args.maps,
+            args.model,
+            args.out,
+            overwrite=args.overwrite,
+            batch_size=args.batch_size,
+            device=args.device,
+            progress=progress,
         )
-        subjects, sessions = maps_file.labels()
-    write_embeddings(
-        args.out,
-        embeddings,
-        quality,
-        subjects,
-        sessions,
-        model_fingerprint=embedder.fingerprint,
-        modality=embedder.modality,
-    )
-    print(f"wrote {len(embeddings)} {embedder.modality} embeddings to {args.out}")
+    print(f"wrote {count} {modality} embeddings to {args.out}")
     return 0

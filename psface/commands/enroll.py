@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
-import numpy as np
-
-from psbase.errors import InputError
 from psface.options import number, positive_int
 
 HELP = "add people from a maps file to a gallery of templates"
@@ -65,60 +63,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def select_rows(
-    subject: np.ndarray, session: np.ndarray, people: list[str] | None, earliest: int | None
-) -> np.ndarray:
-    """Rows of the chosen people, optionally only their earliest sessions."""
-    from gallery.protocol import gallery_probe_split
-
-    rows = np.arange(subject.size)
-    if people:
-        rows = rows[np.isin(subject, people)]
-    if earliest is not None:
-        split = gallery_probe_split(subject[rows], session[rows], n_enrol=earliest)
-        rows = rows[split.gallery]
-    return rows
-
-
-def embed_rows(maps_path: Path, embedder, rows=None, batch_size: int = 256):
-    """(embeddings, quality, subject, session) for rows of a maps file (default all)."""
-    from photostereo.maps_file import MapsFile
-
-    with MapsFile(maps_path) as maps:
-        subject, session = maps.labels()
-        rows = np.arange(len(maps)) if rows is None else rows
-        emb, quality = embedder.embed_file(
-            maps, rows, batch_size=batch_size, progress=sys.stderr.isatty()
-        )
-    return emb, quality, subject[rows], session[rows]
-
-
 def run(args: argparse.Namespace) -> int:
-    from gallery.store import check_target, enroll, read_gallery
+    from gallery.enrolment import enroll_maps
     from photostereo.maps_file import MapsFile
     from recognition.embed import load_embedder
 
-    check_target(args.gallery, must_exist=False)  # a maps file or model is refused untouched
-    with MapsFile(args.maps) as maps:
-        subject, session = maps.labels()
-    rows = select_rows(subject, session, args.subject, args.earliest)
-    if rows.size == 0:
-        raise InputError(args.maps, "no sessions to enrol (check --subject)")
-    embedder = load_embedder(args.model, device=args.device)
-    if args.gallery.exists():  # fail before the slow part; enroll() checks again under lock
-        read_gallery(args.gallery).check_model(
-            embedder.fingerprint, embedder.modality, str(args.model)
-        )
-    emb, quality, subj, sess = embed_rows(args.maps, embedder, rows, args.batch_size)
-    result = enroll(
+    result = enroll_maps(
+        args.maps,
         args.gallery,
-        emb,
-        quality,
-        subj,
-        sess,
-        fingerprint=embedder.fingerprint,
-        modality=embedder.modality,
-        model=str(args.model),
+        args.model,
+        open_maps=MapsFile,
+        load_model=partial(load_embedder, device=args.device),
+        people=args.subject,
+        earliest=args.earliest,
+        batch_size=args.batch_size,
         timeout=args.timeout,
         on_wait=lambda message: print(message, file=sys.stderr),
     )

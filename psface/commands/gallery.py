@@ -59,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"updated      {g.updated}")
         return 0
     print(f"{'subject':<24} sessions  last enrolled")
-    for ident, count in zip(g.identities, g.identity_counts, strict=True):
-        last = max(g.enrolled_at[g.subject == ident])
+    for ident, count, last in zip(g.identities, g.identity_counts, g.last_enrolled, strict=True):
         print(f"{ident:<24} {count:>8}  {last}")
     return 0

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -143,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         on_saved=saved,
     )
     bar.close()
-    report = {
+    report: dict[str, Any] = {
         "out": str(args.out),
         "done": len(summary.done),
         "failed": [{"session": s, "reason": r} for s, r in summary.failed],

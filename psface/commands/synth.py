@@ -40,8 +40,9 @@ are rewritten and nothing else in OUT is touched or deleted. An existing --previ
 sheet is replaced only with --overwrite too.
 
 Rigs: photoface (four lights 20 degrees around the camera, as that device), yale (the
-64 Extended Yale B dome directions), both defined in data/rigs/; ring:K (K lights evenly
-on a 30-degree cone); or the path of your own rig .json file (see data/rigs/README.md).
+64 Extended Yale B dome directions), both shipped in synthetic_faces/data/rigs/; ring:K
+(K lights evenly on a 30-degree cone); or the path of your own rig .json file (its format:
+synthetic_faces/data/rigs/README.md).
 
 examples:
   psface synth data/generated --subjects 20 --sessions 4 --seed 0
@@ -162,12 +163,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
     from dataclasses import replace
 
-    from photostereo.synthetic.generate import SynthConfig, generate
-    from photostereo.synthetic.preview import contact_sheet
-    from photostereo.synthetic.render import RenderSettings
     from psbase.outputs import check_output_file, prepare_output_folder
+    from psface.progress import progress_bar
+    from synthetic_faces.generate import SynthConfig, generate
+    from synthetic_faces.preview import contact_sheet
+    from synthetic_faces.render import RenderSettings
 
     if args.preview is not None and args.preview.suffix.lower() != ".png":
         raise ConfigError(f"--preview {args.preview}: the contact sheet is written as a .png")
@@ -194,7 +197,8 @@ def run(args: argparse.Namespace) -> int:
     prepare_output_folder(args.out, overwrite=args.overwrite)
     if args.preview is not None:
         check_output_file(args.preview, overwrite=args.overwrite)
-    folders = generate(args.out, config, workers=args.workers, progress=not args.quiet)
+    with nullcontext() if args.quiet else progress_bar("synth", "session") as update:
+        folders = generate(args.out, config, workers=args.workers, progress=update)
     people = len({f.parent.name for f in folders})
     line = (
         f"wrote {len(folders)} sessions of {people} people ({config.rig}, {config.size} px) "

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
 
 from psbase.errors import ConfigError
 from psface.options import integer, number, positive_number, probability
+from psface.progress import progress_bar
 
 HELP = "train a face embedder (iResNet, MagFace/ArcFace/CosFace/triplet) on maps.h5"
 DESCRIPTION = """\
@@ -117,69 +120,52 @@ _FIELDS = (
 )  # fmt: skip
 
 
-def build_config(args: argparse.Namespace):
-    """The TrainConfig from the given options over the defaults (size from the maps)."""
-    from photostereo.maps_file import MapsFile
-    from recognition.config import TrainConfig
-
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The TrainConfig fields the user set; the rest keep their defaults."""
     if not args.modality:
         raise ConfigError("--modality is needed for a new run (e.g. --modality normal)")
-    values = {f: getattr(args, f) for f in _FIELDS if getattr(args, f) is not None}
-    if "size" not in values:
-        with MapsFile(args.maps) as maps_file:
-            values["size"] = maps_file.size
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in values.items() if k in known})
+    return {f: getattr(args, f) for f in _FIELDS if getattr(args, f) is not None}
+
+
+def _report(kind: str, info: dict[str, Any]) -> None:
+    """The run's start and each epoch's figures as lines above the progress bar."""
+    if kind == "start":
+        tqdm.write(
+            f"training on {info['train_samples']} samples of {info['train_people']} people, "
+            f"validating on {info['val_samples']} of {info['val_people']} others "
+            f"({info['device']})"
+        )
+    elif kind == "epoch":
+        parts = [f"epoch {info['epoch']}"]
+        if "loss" in info:
+            parts.append(f"loss {info['loss']:.4f}")
+        if "val_auc" in info:
+            parts.append(f"val AUC {info['val_auc']:.4f} EER {info['val_eer']:.4f}")
+        if "images_per_s" in info:
+            parts.append(f"{info['images_per_s']:.0f} img/s")
+        tqdm.write("  ".join(parts))
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from recognition.config import config_for_maps
     from recognition.train import train_run
 
     resume = args.resume is not None
     if resume and args.overwrite:
         raise ConfigError("--overwrite is for a new run (--out); --resume keeps its run")
-    config = None if resume else build_config(args)
+    config = None if resume else config_for_maps(args.maps, **_settings(args))
     run_dir = args.resume if resume else args.out
-    bar: dict[str, tqdm] = {}
-
-    def report(kind: str, info: dict) -> None:
-        if kind == "start":
-            tqdm.write(
-                f"training on {info['train_samples']} samples of {info['train_people']} people, "
-                f"validating on {info['val_samples']} of {info['val_people']} others "
-                f"({info['device']})"
-            )
-        elif kind == "batch":
-            if "now" not in bar:
-                bar["now"] = tqdm(
-                    total=info["batches"], unit="batch", desc=f"epoch {info['epoch']}", leave=False
-                )
-            bar["now"].update(1)
-            if info["loss"] is not None:
-                bar["now"].set_postfix(loss=f"{info['loss']:.3f}")
-        elif kind == "epoch":
-            if "now" in bar:
-                bar.pop("now").close()
-            parts = [f"epoch {info['epoch']}"]
-            if "loss" in info:
-                parts.append(f"loss {info['loss']:.4f}")
-            if "val_auc" in info:
-                parts.append(f"val AUC {info['val_auc']:.4f} EER {info['val_eer']:.4f}")
-            if "images_per_s" in info:
-                parts.append(f"{info['images_per_s']:.0f} img/s")
-            tqdm.write("  ".join(parts))
-
-    train_run(
-        args.maps,
-        run_dir,
-        config,
-        resume=resume,
-        overwrite=args.overwrite,
-        split_file=args.split,
-        device=args.device,
-        callback=report,
-    )
+    with progress_bar("train", "batch") as progress:
+        train_run(
+            args.maps,
+            run_dir,
+            config,
+            resume=resume,
+            overwrite=args.overwrite,
+            split_file=args.split,
+            device=args.device,
+            callback=_report,
+            progress=progress,
+        )
     print(f"wrote {run_dir}/ (model.safetensors, config.json, log.jsonl)")
     return 0

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path
 
-import numpy as np
-
-from psbase.errors import ConfigError, InputError
 from psface.commands.enroll import add_model_args
 from psface.options import number
 
@@ -54,68 +52,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def resolve_sample(text: str, maps: Path | None) -> tuple[Path, int]:
-    """(maps file, row) for ``FILE.h5:INDEX`` or ``SUBJECT/SESSION`` (looked up in maps)."""
-    from photostereo.maps_file import MapsFile
-
-    path_text, sep, index = text.rpartition(":")
-    if sep and index.isdigit() and path_text.endswith((".h5", ".hdf5")):
-        if not Path(path_text).is_file():
-            raise InputError(path_text, "no such maps file")
-        path, row = Path(path_text), int(index)
-        with MapsFile(path) as handle:
-            if row >= len(handle):
-                raise InputError(path, f"has {len(handle)} samples; no index {row}")
-        return path, row
-    subject, sep, session = text.rpartition("/")
-    if not sep or not subject or not session:
-        raise InputError(text, "not a sample; use SUBJECT/SESSION with --maps, or FILE.h5:INDEX")
-    if maps is None:
-        raise ConfigError(f"{text}: a SUBJECT/SESSION sample needs --maps maps.h5")
-    with MapsFile(maps) as handle:
-        subjects, sessions = handle.labels()
-    rows = np.flatnonzero((subjects == subject) & (sessions == session))
-    if rows.size == 0:
-        raise InputError(maps, f"no session {subject}/{session}")
-    return maps, int(rows[0])
-
-
 def run(args: argparse.Namespace) -> int:
-    from gallery.calibration import Threshold, calibrate
+    from gallery.verify import verify_samples
     from photostereo.maps_file import MapsFile
     from recognition.embed import load_embedder
 
-    if args.far is not None and args.calibration is None:
-        raise ConfigError("--far needs --calibration, a labelled maps file to calibrate on")
-    samples = [resolve_sample(t, args.maps) for t in (args.a, args.b)]
-    embedder = load_embedder(args.model, device=args.device)
-    vectors = []
-    for path, row in samples:
-        with MapsFile(path) as handle:
-            emb, _ = embedder.embed_file(handle, np.array([row]), progress=False)
-        vectors.append(emb[0])
-    score = float(np.dot(vectors[0], vectors[1]))
-    threshold = None
-    if args.threshold is not None:
-        threshold = Threshold(args.threshold)
-    elif args.far is not None:
-        with MapsFile(args.calibration) as handle:
-            subjects, _ = handle.labels()
-            emb, _ = embedder.embed_file(handle, batch_size=args.batch_size, progress=False)
-        try:
-            threshold = calibrate(emb, subjects, args.far)
-        except ValueError as error:
-            raise InputError(args.calibration, str(error)) from None
-    decision = None if threshold is None else ("same" if score >= threshold.value else "different")
+    verdict = verify_samples(
+        args.a,
+        args.b,
+        args.model,
+        open_maps=MapsFile,
+        load_model=partial(load_embedder, device=args.device),
+        maps=args.maps,
+        threshold=args.threshold,
+        far=args.far,
+        calibration=args.calibration,
+        batch_size=args.batch_size,
+    )
+    threshold = verdict.threshold
     if args.json:
-        out = {"a": args.a, "b": args.b, "score": score, "decision": decision}
+        out = {"a": args.a, "b": args.b, "score": verdict.score, "decision": verdict.decision}
         if threshold is not None:
             out |= {"threshold": threshold.value, "far": threshold.far}
         print(json.dumps(out))
         return 0
-    print(f"score {score:.4f}")
+    print(f"score {verdict.score:.4f}")
     if threshold is None:
         print("no decision: give --threshold SCORE or --far RATE --calibration FILE")
     else:
-        print(f"decision {decision} (accept when {threshold.describe()})")
+        print(f"decision {verdict.decision} (accept when {threshold.describe()})")
     return 0

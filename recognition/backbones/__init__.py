@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from psbase.errors import ConfigError
 from recognition.backbones.iresnet import iresnet18, iresnet34, iresnet50
 
 BACKBONES: dict[str, Callable[..., nn.Module]] = {
@@ -20,7 +21,7 @@ def build_backbone(name: str, **kwargs) -> nn.Module:
     try:
         factory = BACKBONES[name]
     except KeyError:
-        raise ValueError(
+        raise ConfigError(
             f"unknown backbone {name!r}; known: {', '.join(sorted(BACKBONES))}"
         ) from None
     return factory(**kwargs)

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from psbase.errors import ConfigError
+
 __all__ = ["IResNet", "iresnet18", "iresnet34", "iresnet50"]
 
 #: Channels of the four stages at width 1.
@@ -74,9 +76,9 @@ class IResNet(nn.Module):
     ) -> None:
         super().__init__()
         if size % 16 or size < 16:
-            raise ValueError(f"input size must be a positive multiple of 16, got {size}")
+            raise ConfigError(f"input size must be a positive multiple of 16, got {size}")
         if in_channels < 1 or width <= 0 or len(layers) != 4:
-            raise ValueError("need in_channels >= 1, width > 0 and four stages")
+            raise ConfigError("need in_channels >= 1, width > 0 and four stages")
         widths = [max(8, round(w * width)) for w in BASE_WIDTHS]
         self.stem = nn.Sequential(
             _conv3x3(in_channels, widths[0]), nn.BatchNorm2d(widths[0]), nn.PReLU(widths[0])
@@ -107,17 +109,13 @@ class IResNet(nn.Module):
             return self.head(x.float())
 
 
-def _iresnet(layers: Sequence[int], **kwargs) -> IResNet:
-    return IResNet(layers, **kwargs)
-
-
 def iresnet18(**kwargs) -> IResNet:
-    return _iresnet((2, 2, 2, 2), **kwargs)
+    return IResNet((2, 2, 2, 2), **kwargs)
 
 
 def iresnet34(**kwargs) -> IResNet:
-    return _iresnet((3, 4, 6, 3), **kwargs)
+    return IResNet((3, 4, 6, 3), **kwargs)
 
 
 def iresnet50(**kwargs) -> IResNet:
-    return _iresnet((3, 4, 14, 3), **kwargs)
+    return IResNet((3, 4, 14, 3), **kwargs)

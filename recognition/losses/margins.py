@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from psbase.errors import ConfigError
+
 MARGINS = ("magface", "arcface", "cosface")
 
 
@@ -96,7 +98,10 @@ class MagFace(nn.Module):
     ) -> None:
         super().__init__()
         if not (0 < l_a < u_a and 0 <= l_m <= u_m):
-            raise ValueError("MagFace needs 0 < l_a < u_a and 0 <= l_m <= u_m")
+            raise ConfigError(
+                f"MagFace needs 0 < l_a < u_a and 0 <= l_m <= u_m, "
+                f"got l_a={l_a}, u_a={u_a}, l_m={l_m}, u_m={u_m}"
+            )
         self.s, self.lambda_g = s, lambda_g
         self.l_a, self.u_a, self.l_m, self.u_m = l_a, u_a, l_m, u_m
 
@@ -123,11 +128,11 @@ class MagFace(nn.Module):
         return self.lambda_g * self.g(magnitude.clamp_min(1e-3)).mean()
 
 
-def build_margin(name: str, **kwargs) -> nn.Module:
+def build_margin(name: str, **kwargs) -> ArcFace | CosFace | MagFace:
     """The margin head ``name`` (magface, arcface, cosface) with its settings."""
     heads = {"magface": MagFace, "arcface": ArcFace, "cosface": CosFace}
     if name not in heads:
-        raise ValueError(f"unknown margin loss {name!r}; known: {', '.join(MARGINS)}")
+        raise ConfigError(f"unknown margin loss {name!r}; known: {', '.join(MARGINS)}")
     return heads[name](**kwargs)
 
 
@@ -138,11 +143,13 @@ class MarginClassifier(nn.Module):
     (:func:`inverse_frequency`) so that people with many sessions do not dominate.
     """
 
+    class_weight: torch.Tensor  # a buffer: saved with the weights, moved with the module
+
     def __init__(
         self,
         embedding_dim: int,
         n_classes: int,
-        margin: nn.Module,
+        margin: ArcFace | CosFace | MagFace,
         class_weight: torch.Tensor | None = None,
     ) -> None:
         super().__init__()

@@ -5,7 +5,7 @@ with squared Euclidean distances. ``mining="hard"`` takes the farthest positive 
 nearest negative in the batch (Hermans et al. 2017's batch-hard); ``"semihard"`` takes,
 per positive pair, the nearest negative still farther than the positive (FaceNet's rule),
 falling back to the hardest negative when there is none. Batches need several samples
-per identity: use :class:`recognition.sampler.PKSampler`.
+per identity: use :func:`recognition.sampler.pk_batches`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from psbase.errors import ConfigError
+
 
 class TripletLoss(nn.Module):
     def __init__(self, margin: float = 0.2, mining: str = "hard") -> None:
         super().__init__()
         if mining not in ("hard", "semihard"):
-            raise ValueError(f"mining must be 'hard' or 'semihard', got {mining!r}")
+            raise ConfigError(f"mining must be 'hard' or 'semihard', got {mining!r}")
         self.margin, self.mining = margin, mining
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ import pytest
 
 from gallery.store import read_gallery
 from psface.cli import main
-from recognition.synthetic import write_ground_truth_maps
+from tests.recognition.ground_truth_maps import write_ground_truth_maps
 
 PEOPLE, SESSIONS, SIZE = 12, 4, 32
 

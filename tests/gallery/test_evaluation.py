@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
+from sklearn.metrics import roc_curve as sk_roc_curve
 
 from gallery.bootstrap import IdentityBootstrap, pair_identities
 from gallery.evaluation import evaluate
-from gallery.metrics import equal_error_rate, pair_scores, roc_auc, tar_at_far
+from gallery.metrics import eer_from_roc, equal_error_rate, pair_scores, roc_auc, tar_at_far
 from gallery.templates import l2_normalise
+from psbase.errors import InputError
 
 
 def population(rng, people=30, per=4, noise=0.6, dim=16):
@@ -56,6 +59,24 @@ def test_weights_equal_an_explicitly_resampled_population(seed):
     assert m["tar"]["1e-2"] == pytest.approx(tar_at_far(genuine, impostor, 1e-2))
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_replicate_is_sklearns_weighted_roc(seed):
+    """Pair weights c[a] (genuine) and c[a] c[b] (impostor) as sklearn sample weights."""
+    rng = np.random.default_rng(seed)
+    emb, labels = population(rng, people=15, per=3)
+    g, i = pair_scores(emb, labels)
+    genuine_id, impostor_ids = pair_identities(labels)
+    boot = IdentityBootstrap(g, i, genuine_id, impostor_ids, 15)
+    counts = boot.draw(rng)
+    weights = np.r_[counts[genuine_id], counts[impostor_ids[:, 0]] * counts[impostor_ids[:, 1]]]
+    truth = np.r_[np.ones(g.size), np.zeros(i.size)]
+    scores = np.r_[g, i].astype(np.float64)
+    fpr, tpr, _ = sk_roc_curve(truth, scores, sample_weight=weights, drop_intermediate=False)
+    m = boot.metrics(counts, ())
+    assert m["auc"] == pytest.approx(roc_auc_score(truth, scores, sample_weight=weights))
+    assert m["eer"] == pytest.approx(eer_from_roc(fpr, tpr), abs=1e-12)
+
+
 def test_evaluate_separable_population_is_perfect():
     rng = np.random.default_rng(1)
     emb, labels = population(rng, people=20, per=3, noise=0.01, dim=64)
@@ -90,12 +111,12 @@ def test_calibrated_threshold_keeps_the_far():
 
     rng = np.random.default_rng(4)
     emb, labels = population(rng, people=40, per=3)
-    threshold = calibrate(emb, labels, 1e-2)
+    threshold = calibrate(emb, labels, 1e-2, source="cal.h5")
     _, impostor = pair_scores(emb, labels)
     assert np.mean(impostor >= threshold.value) <= 1e-2
     # Minimal: the highest impostor score it rejects would, accepted, break the FAR.
     rejected = impostor[impostor < threshold.value].max()
     assert np.mean(impostor >= rejected) > 1e-2
     assert "FAR 0.01" in threshold.describe()
-    with pytest.raises(ValueError, match="needs at least 1000000"):
-        calibrate(emb, labels, 1e-6)
+    with pytest.raises(InputError, match=r"^cal\.h5: .* needs at least 1000000"):
+        calibrate(emb, labels, 1e-6, source="cal.h5")

@@ -1,4 +1,5 @@
-"""Metric functions against hand-computed cases and against scikit-learn."""
+"""Metric functions against hand-computed cases and against scikit-learn, unweighted and
+weighted (a weight counts a score or a probe that many times, as a resample does)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from gallery.metrics import (
     far_key,
     genuine_ranks,
     mean_average_precision,
+    open_set_dir,
     pair_scores,
     roc_auc,
     roc_curve,
@@ -125,6 +127,35 @@ def test_threshold_at_far_agrees_with_tar_at_far():
         assert np.mean(genuine >= t) == pytest.approx(tar_at_far(genuine, impostor, far))
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_weighted_threshold_at_far_gives_sklearns_best_tar(seed):
+    """The weighted threshold accepts what the best weighted ROC point within the FAR does."""
+    rng = np.random.default_rng(seed)
+    genuine = rng.normal(1.5, 1.0, 300).round(1)  # rounding makes ties
+    impostor = rng.normal(0.0, 1.0, 2000).round(1)
+    w_genuine = rng.integers(0, 4, genuine.size).astype(float)
+    w_impostor = rng.integers(0, 4, impostor.size).astype(float)
+    labels = np.r_[np.ones(genuine.size), np.zeros(impostor.size)]
+    fpr, tpr, _ = sk_roc_curve(
+        labels, np.r_[genuine, impostor], sample_weight=np.r_[w_genuine, w_impostor]
+    )
+    for far in (1e-2, 5e-2, 0.2, 1.0):
+        t = threshold_at_far(impostor, far, weights=w_impostor)
+        assert np.sum(w_impostor[impostor >= t]) <= far * w_impostor.sum() + 1e-9
+        tar = np.sum(w_genuine[genuine >= t]) / w_genuine.sum()
+        assert tar == pytest.approx(tpr[fpr <= far + 1e-12].max(), abs=1e-12)
+
+
+def test_unit_weights_give_the_unweighted_threshold():
+    rng = np.random.default_rng(6)
+    impostor = rng.normal(size=3000).astype(np.float32).round(2)
+    for far in (1e-3, 1e-2, 0.1, 1.0):
+        plain = threshold_at_far(impostor, far)
+        assert threshold_at_far(impostor, far, weights=np.ones(impostor.size)) == plain
+        # float32 scores get a float32 threshold: the next float32 above a score
+        assert np.float32(plain) == plain
+
+
 def test_verification_summary_keys_and_notes():
     rng = np.random.default_rng(3)
     summary = verification_summary(rng.normal(1, 1, 50), rng.normal(0, 1, 2000))
@@ -201,3 +232,27 @@ def test_dir_at_fpir_hand_case():
     # First: rank 1 and above the threshold; second: below it; third: rank 2.
     assert rate == pytest.approx(1 / 3)
     assert dir_at_fpir(scores, gallery, labels, 1e-3) == (pytest.approx(math.nan, nan_ok=True),) * 2
+
+
+def test_open_set_dir_weights_equal_repeated_probes():
+    rng = np.random.default_rng(7)
+    gallery = np.array(["a", "b", "c"])
+    mated_labels = rng.choice(gallery, 40)
+    scores = np.vstack([rng.random((40, 3)), 0.9 * rng.random((200, 3))]).round(2)
+    labels = np.r_[mated_labels, ["z"] * 200]
+    weights = rng.integers(0, 4, labels.size)
+    expected = dir_at_fpir(
+        np.repeat(scores, weights, axis=0), gallery, labels.repeat(weights), 5e-2
+    )
+    ranks = genuine_ranks(scores, gallery, labels)
+    mated = ranks > 0
+    true_score = scores[mated][mated_labels[:, None] == gallery[None, :]]
+    got = open_set_dir(
+        ranks[mated],
+        true_score,
+        scores[~mated].max(axis=1),
+        5e-2,
+        mated_weights=weights[mated],
+        non_mated_weights=weights[~mated],
+    )
+    assert got == pytest.approx(expected)

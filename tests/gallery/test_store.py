@@ -101,6 +101,23 @@ def test_reenrolling_a_session_replaces_it(tmp_path):
     np.testing.assert_allclose(g.templates[row], t2, rtol=1e-6, atol=1e-7)
 
 
+def test_last_enrolled_is_each_persons_latest_session(tmp_path, monkeypatch):
+    path = tmp_path / "g.h5"
+    t, q, s, v = batch(3, 2)
+    monkeypatch.setattr("gallery.store._now", lambda: "2026-01-02T00:00:00+00:00")
+    enroll(path, t, q, s, v, **MODEL)
+    monkeypatch.setattr("gallery.store._now", lambda: "2026-03-04T00:00:00+00:00")
+    result = enroll(path, t[:1], q[:1], ["s002"], ["v0"], **MODEL)  # replaces s002/v0
+    assert (result.added, result.replaced, result.new_identities) == (0, 1, 0)
+    result = enroll(path, t[:1], q[:1], ["s009"], ["v0"], **MODEL)
+    assert (result.added, result.replaced, result.new_identities) == (1, 0, 1)
+    g = read_gallery(path)
+    np.testing.assert_array_equal(g.identities, ["s000", "s001", "s002", "s009"])
+    np.testing.assert_array_equal(
+        g.last_enrolled, ["2026-01-02T00:00:00+00:00"] * 2 + ["2026-03-04T00:00:00+00:00"] * 2
+    )
+
+
 def test_model_mismatch_is_refused_naming_both(tmp_path):
     path = tmp_path / "g.h5"
     t, q, s, v = batch(2, 2)

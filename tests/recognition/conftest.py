@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recognition.config import TrainConfig
-from recognition.synthetic import write_ground_truth_maps
+from tests.recognition.ground_truth_maps import write_ground_truth_maps
 
 PEOPLE, SESSIONS, SIZE = 24, 5, 32
 

@@ -65,8 +65,12 @@ def test_embed_writes_normalised_embeddings_with_quality(maps_path, run_dir, tmp
     np.testing.assert_allclose(emb, embedding[:5], atol=1e-5)
     np.testing.assert_allclose(q, quality[:5], rtol=1e-5)
     with MapsFile(maps_path) as maps_file:
-        emb2, _ = embedder.embed_file(maps_file, np.array([3, 1]), batch_size=1, progress=False)
-    np.testing.assert_allclose(emb2, embedding[[3, 1]], atol=1e-5)
+        reports = []
+        emb2, _ = embedder.embed_file(
+            maps_file, np.array([3, 1, 4]), batch_size=2, progress=lambda *r: reports.append(r)
+        )
+    np.testing.assert_allclose(emb2, embedding[[3, 1, 4]], atol=1e-5)
+    assert reports == [(2, 3), (3, 3)]
 
 
 def test_embedder_describes_itself(run_dir):

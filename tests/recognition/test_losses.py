@@ -7,6 +7,8 @@ import math
 import pytest
 import torch
 
+from psbase.errors import ConfigError
+from recognition.config import TrainConfig
 from recognition.losses import ArcFace, CosFace, MagFace, MarginClassifier, TripletLoss
 from recognition.losses.margins import build_margin, inverse_frequency
 
@@ -132,8 +134,18 @@ def test_inverse_frequency_weights_balance_the_classes():
 
 
 def test_unknown_margin_lists_the_known_ones():
-    with pytest.raises(ValueError, match="magface, arcface, cosface"):
+    with pytest.raises(ConfigError, match="magface, arcface, cosface"):
         build_margin("sphereface")
+
+
+@pytest.mark.parametrize(
+    "bounds", [{"l_a": 0.0}, {"l_a": 120.0}, {"l_m": -0.1}, {"l_m": 0.9, "u_m": 0.8}]
+)
+def test_magface_bounds_are_a_config_error_from_the_head_and_the_config(bounds):
+    with pytest.raises(ConfigError, match="MagFace needs 0 < l_a < u_a"):
+        MagFace(**bounds)
+    with pytest.raises(ConfigError, match="MagFace needs 0 < l_a < u_a"):
+        TrainConfig(**{f"magface_{k}": v for k, v in bounds.items()})
 
 
 def _two_people(gap: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from psbase.errors import ConfigError
 from recognition.backbones import build_backbone
 from recognition.backbones.iresnet import IBasicBlock
 from recognition.config import TrainConfig
@@ -46,12 +47,12 @@ def test_head_stays_float32_under_autocast():
 
 
 def test_unknown_backbone_lists_the_known_names():
-    with pytest.raises(ValueError, match="iresnet18, iresnet34, iresnet50"):
+    with pytest.raises(ConfigError, match="iresnet18, iresnet34, iresnet50"):
         build_backbone("resnet101")
 
 
 def test_size_must_be_a_multiple_of_16():
-    with pytest.raises(ValueError, match="multiple of 16"):
+    with pytest.raises(ConfigError, match="multiple of 16"):
         build_backbone("iresnet18", size=60)
 
 

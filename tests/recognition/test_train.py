@@ -43,6 +43,23 @@ def test_the_loop_learns_identities_it_never_saw(maps_path, tmp_path):
     assert all({"loss", "val_auc", "val_eer"} <= r.keys() for r in log[1:])
 
 
+def test_progress_counts_the_batches_and_the_callback_each_epoch(maps_path, tmp_path):
+    reports, kinds = [], []
+    train_run(
+        maps_path,
+        tmp_path / "run",
+        tiny_config(epochs=3),
+        device="cpu",
+        stop_after=2,
+        progress=lambda done, total: reports.append((done, total)),
+        callback=lambda kind, info: kinds.append((kind, info.get("epoch"))),
+    )
+    total = reports[-1][1]
+    assert total % 2 == 0 and [done for done, _ in reports] == list(range(1, total + 1))
+    assert {t for _, t in reports} == {total}
+    assert kinds == [("start", None), ("epoch", 0), ("epoch", 1), ("epoch", 2)]
+
+
 def test_training_is_deterministic_for_a_seed(maps_path, tmp_path):
     config = tiny_config(epochs=1, modality="normal+depth")
     train_run(maps_path, tmp_path / "a", config, device="cpu")

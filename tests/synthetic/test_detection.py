@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photostereo.synthetic.generate import SynthConfig, render_visit
+from synthetic_faces.generate import SynthConfig, render_visit
 
 facenet = pytest.importorskip("facenet_pytorch")
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from photostereo.io.canonical import read_canonical
-from photostereo.synthetic.generate import SynthConfig, generate, render_visit, visit_plan
+from synthetic_faces.generate import SynthConfig, generate, render_visit, visit_plan
 
 
 def _digest(root: Path) -> dict[str, str]:

@@ -9,8 +9,8 @@ import pytest
 
 from photostereo.integrate import integrate_normals
 from photostereo.solvers import solve, solve_lambertian
-from photostereo.synthetic.generate import SynthConfig, render_visit
-from photostereo.synthetic.render import RenderSettings
+from synthetic_faces.generate import SynthConfig, render_visit
+from synthetic_faces.render import RenderSettings
 
 
 def _angular_error_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from photostereo.synthetic.generate import SynthConfig, render_visit
+from synthetic_faces.generate import SynthConfig, render_visit
 
 PEOPLE, SESSIONS, SIZE = 50, 4, 64
 

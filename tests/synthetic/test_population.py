@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photostereo.synthetic import population
+from synthetic_faces import population
 
 CSV = Path(__file__).resolve().parents[3] / "shared" / "reference" / "photoface_sessions.csv"
 
 
 @pytest.mark.skipif(not CSV.is_file(), reason="the Photoface CSV lives outside user clones")
 def test_shipped_summary_matches_the_csv():
-    shipped = json.loads(population.STATS_PATH.read_text(encoding="utf-8"))
+    shipped = json.loads(population.STATS_FILE.read_text(encoding="utf-8"))
     assert shipped == population.summarize_photoface_csv(CSV)
 
 

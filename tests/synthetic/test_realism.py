@@ -12,16 +12,16 @@ from photostereo.io.canonical import read_canonical
 from photostereo.io.images import read_image
 from photostereo.lights import from_zenith_azimuth
 from photostereo.response import from_linear, parse_response
-from photostereo.synthetic.face import face_fields, sample_identity
-from photostereo.synthetic.generate import SynthConfig, build_scene, generate, render_visit
-from photostereo.synthetic.grid import FaceGrid
-from photostereo.synthetic.render import (
+from synthetic_faces.face import face_fields, sample_identity
+from synthetic_faces.generate import SynthConfig, build_scene, generate, render_visit
+from synthetic_faces.grid import FaceGrid
+from synthetic_faces.render import (
     RenderSettings,
     miscalibrate,
     shading_terms,
     specular_lobe,
 )
-from photostereo.synthetic.rigs import parse_rig
+from synthetic_faces.rigs import parse_rig
 from tests.scenes import dimmed_patch_scene, face_like_scene
 
 #: Four lamps 45 degrees off the camera, from the right, top, left and bottom.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from photostereo.lights import from_zenith_azimuth
-from photostereo.synthetic.generate import SynthConfig, build_scene
-from photostereo.synthetic.render import RenderSettings, cast_shadow, shade
+from synthetic_faces.generate import SynthConfig, build_scene
+from synthetic_faces.render import RenderSettings, cast_shadow, shade
 
 
 def test_a_block_casts_a_shadow_of_the_predicted_length():

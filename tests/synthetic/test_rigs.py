@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photostereo.lights import to_azimuth_elevation, to_zenith_azimuth
-from photostereo.synthetic.rigs import parse_rig
+from synthetic_faces.rigs import parse_rig
+from tests.geometry import to_azimuth_elevation, to_zenith_azimuth
 
 YALE_SAMPLE = Path(__file__).parents[3] / "shared" / "data" / "yaleb" / "yaleB01"
 

@@ -9,6 +9,7 @@ which keeps a face of thirty pieces at a few milliseconds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -16,6 +17,16 @@ import numpy as np
 
 #: Primitives are cut off beyond this many standard deviations.
 CUTOFF = 3.0
+#: A colour: linear reflectances, one per channel.
+Colour = Sequence[float] | np.ndarray
+#: An RGB triple of plain floats, as the generator's dataclasses store colours.
+RGB = tuple[float, float, float]
+
+
+def rgb(values: Colour) -> RGB:
+    """The three channels of ``values`` as plain floats."""
+    red, green, blue = (float(c) for c in values)
+    return red, green, blue
 
 
 @dataclass(frozen=True)
@@ -53,23 +64,24 @@ class FaceGrid:
 
 def blob(
     grid: FaceGrid,
-    cu: float,
-    cv: float,
-    su: float,
-    sv: float,
     *,
+    centre: tuple[float, float],
+    spread: tuple[float, float],
     angle: float = 0.0,
     bend: float = 0.0,
     power: float = 1.0,
 ) -> tuple[tuple[slice, slice], np.ndarray]:
     """A bent, rotated, anisotropic Gaussian-like weight in its window.
 
-    In local coordinates ``a`` (along, rotated by ``angle`` radians) and
+    ``centre`` is ``(cu, cv)`` and ``spread`` ``(su, sv)``, in face-frame units. In local
+    coordinates ``a`` (along, rotated by ``angle`` radians) and
     ``b = (v - cv) - bend * a**2`` (across, bent into a parabola), the weight is
     ``exp(-(q/2)**power)`` with ``q = a²/su² + b²/sv²``: ``power`` 1 is a Gaussian,
     larger powers give a flat top and a sharper edge (painted regions such as lips).
     Returns the window's slices and the weight array over it.
     """
+    cu, cv = centre
+    su, sv = spread
     extent = CUTOFF * max(su, sv)
     ru = extent
     rv = extent + abs(bend) * extent**2
@@ -88,17 +100,37 @@ def blob(
     return (rows, cols), w.astype(np.float32)
 
 
-def add_bump(field: np.ndarray, grid: FaceGrid, amp: float, *args, **kwargs) -> None:
-    """Add ``amp`` times a :func:`blob` to a height field in place."""
-    window, w = blob(grid, *args, **kwargs)
-    field[window] += amp * w
+def add_bump(
+    field: np.ndarray,
+    grid: FaceGrid,
+    amount: float,
+    *,
+    centre: tuple[float, float],
+    spread: tuple[float, float],
+    angle: float = 0.0,
+    bend: float = 0.0,
+    power: float = 1.0,
+) -> None:
+    """Add ``amount`` times a :func:`blob` to ``field`` (a height field) in place."""
+    window, w = blob(grid, centre=centre, spread=spread, angle=angle, bend=bend, power=power)
+    field[window] += amount * w
 
 
 def paint(
-    albedo: np.ndarray, grid: FaceGrid, colour: np.ndarray, strength: float, *args, **kwargs
+    albedo: np.ndarray,
+    grid: FaceGrid,
+    colour: Colour,
+    *,
+    strength: float,
+    centre: tuple[float, float],
+    spread: tuple[float, float],
+    angle: float = 0.0,
+    bend: float = 0.0,
+    power: float = 1.0,
 ) -> None:
-    """Blend ``colour`` (C,) into an (H, W, C) albedo with a :func:`blob` weight, in place."""
-    window, w = blob(grid, *args, **kwargs)
+    """Blend ``colour`` (C,) into an (H, W, C) albedo, in place, with ``strength`` times
+    a :func:`blob` weight."""
+    window, w = blob(grid, centre=centre, spread=spread, angle=angle, bend=bend, power=power)
     w = (strength * w)[..., None]
     region = albedo[window]
     region += w * (np.asarray(colour, np.float32) - region)

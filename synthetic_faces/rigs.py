@@ -1,8 +1,8 @@
 """Light rigs the generator photographs with: a named rig, ``ring:K``, or a rig file.
 
-Named rigs are JSON files in ``data/rigs/`` (``photoface``, ``yale``); any JSON file of
-the same form can be given by path. A rig file holds ``name``, ``convention`` and
-``lights``, one entry per light:
+Named rigs are JSON files shipped in the package's ``data/rigs/`` (``photoface``,
+``yale``); any JSON file of the same form can be given by path. A rig file holds
+``name``, ``convention`` and ``lights``, one entry per light:
 
 - ``zenith_azimuth_degrees``: (zenith, azimuth), see
   :func:`photostereo.lights.from_zenith_azimuth`;
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,8 @@ from photostereo.lights import (
     ring_directions,
 )
 
-RIGS_DIR = Path(__file__).resolve().parents[2] / "data" / "rigs"
+#: The named rigs: package data, so an installed package finds them too.
+RIGS_DIR = resources.files("synthetic_faces") / "data" / "rigs"
 RING_ZENITH = 30.0
 CONVENTIONS = ("zenith_azimuth_degrees", "azimuth_elevation_degrees", "vector")
 
@@ -61,14 +64,18 @@ def parse_rig(spec: str) -> Rig:
             raise ValueError(f"rig {spec!r}: ring:K needs a whole number K of at least 3 lights")
         k = int(count)
         return Rig(f"ring:{k}", ring_directions(k, RING_ZENITH, azimuth0=90.0 / k))
-    named = ", ".join(sorted(p.stem for p in RIGS_DIR.glob("*.json")))
+    named = ", ".join(sorted(_stem(p) for p in RIGS_DIR.iterdir() if p.name.endswith(".json")))
     raise ValueError(f"unknown rig {spec!r}: use {named}, ring:K (e.g. ring:8) or a rig .json file")
 
 
-def load_rig(path: Path) -> Rig:
-    """Read a rig file (see the module docstring for its form)."""
+def _stem(path: Path | Traversable) -> str:
+    return path.name.removesuffix(".json")
+
+
+def load_rig(path: Path | Traversable) -> Rig:
+    """Read a rig file or a shipped rig (see the module docstring for its form)."""
     try:
-        spec = json.loads(Path(path).read_text(encoding="utf-8"))
+        spec = json.loads(path.read_text(encoding="utf-8"))
         lights = np.asarray(spec["lights"], dtype=float)
         convention = spec["convention"]
     except (OSError, ValueError, KeyError, TypeError) as error:
@@ -84,4 +91,4 @@ def load_rig(path: Path) -> Rig:
         directions = from_azimuth_elevation(lights[:, 0], lights[:, 1])
     else:
         directions = normalize_directions(lights, where=str(path))
-    return Rig(str(spec.get("name", Path(path).stem)), directions)
+    return Rig(str(spec.get("name", _stem(path))), directions)

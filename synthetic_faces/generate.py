@@ -11,7 +11,7 @@ other people or sessions are asked for.
 (INTERFACES.md), with ``gt_normal.npy``, ``gt_albedo.npy``, ``gt_depth.npy`` and
 ``gt_mask.png``, and ``lights.json`` declaring the camera response the captures are
 encoded with. How a capture is formed (room light, cast shadows, bounced light, skin
-highlights, noise, the lamps' calibration error) is :mod:`photostereo.synthetic.render`.
+highlights, noise, the lamps' calibration error) is :mod:`synthetic_faces.render`.
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ import cv2
 import numpy as np
 
 from photostereo.response import from_linear, parse_response
-from photostereo.synthetic import population
-from photostereo.synthetic.face import Identity, face_fields, sample_identity, static_fields
-from photostereo.synthetic.grid import FaceGrid
-from photostereo.synthetic.occluders import frame_fields, merge_layers, occluder_fields
-from photostereo.synthetic.render import RenderSettings, add_noise, miscalibrate, shade
-from photostereo.synthetic.rigs import Rig, parse_rig
-from photostereo.synthetic.scene import Scene, compose, nominal_scale
-from photostereo.synthetic.variation import Visit, sample_visit
+from synthetic_faces import population
+from synthetic_faces.face import Identity, face_fields, sample_identity, static_fields
+from synthetic_faces.grid import FaceGrid
+from synthetic_faces.occluders import frame_fields, merge_layers, occluder_fields
+from synthetic_faces.render import RenderSettings, add_noise, miscalibrate, shade
+from synthetic_faces.rigs import Rig, parse_rig
+from synthetic_faces.scene import Scene, compose, nominal_scale
+from synthetic_faces.variation import Visit, sample_visit
 
 IDENTITY, PERSON, VISIT = 0, 1, 2
 #: Sub-keys of a visit's randomness: the scene, the captures' noise, the room and skin.
@@ -304,30 +304,20 @@ def generate(
     config: SynthConfig,
     *,
     workers: int = 1,
-    progress: Callable[[int, int], None] | bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
     """Render and write every session of ``config`` under ``root``; return the folders.
 
     ``workers`` processes share the sessions; the output does not depend on how many.
-    ``progress`` is ``True`` for a tqdm bar (rate and ETA), or a callback
-    ``(done, total)``.
+    ``progress(done, total)`` is called as each session is written.
     """
     root = Path(root)
     plan = visit_plan(config)
     jobs = [(config, str(root), i, j) for i, j in plan]
     workers = max(1, min(workers, len(jobs), os.cpu_count() or 1))
-    bar = None
-    if progress is True:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(jobs), unit="session", desc="synth")
     folders = []
     for done, folder in enumerate(_run_jobs(jobs, workers), start=1):
         folders.append(Path(folder))
-        if bar is not None:
-            bar.update(1)
-        elif callable(progress):
+        if progress is not None:
             progress(done, len(jobs))
-    if bar is not None:
-        bar.close()
     return folders

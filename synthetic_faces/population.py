@@ -1,11 +1,11 @@
 """Who is photographed and how often: attributes and session counts, Photoface-style.
 
 The frequencies come from the Photoface session metadata (3,159 sessions of 441 people),
-summarised by :func:`summarize_photoface_csv` into ``data/reference/photoface_stats.json``
-(the CSV itself is not shipped). A person keeps their gender; spectacles and facial hair
-follow the person's habit (their usual value, kept with the within-person agreement the
-database shows, otherwise redrawn); pose, quality, occlusion and expression are drawn
-per session.
+summarised by :func:`summarize_photoface_csv` into the package's
+``data/photoface_stats.json`` (the CSV itself is not shipped). A person keeps their
+gender; spectacles and facial hair follow the person's habit (their usual value, kept
+with the within-person agreement the database shows, otherwise redrawn); pose, quality,
+occlusion and expression are drawn per session.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ import csv
 import json
 from collections import Counter, defaultdict
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-#: The shipped summary, relative to the repository root.
-STATS_PATH = Path(__file__).resolve().parents[2] / "data" / "reference" / "photoface_stats.json"
+#: The shipped summary: package data, so an installed package finds it too.
+STATS_FILE = resources.files("synthetic_faces") / "data" / "photoface_stats.json"
 
 #: CSV column -> attribute name in the session's ``attributes``.
 COLUMNS = {
@@ -83,12 +84,11 @@ def summarize_photoface_csv(path: str | Path) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
-def load_stats(path: str | Path = STATS_PATH) -> dict[str, Any]:
+def load_stats() -> dict[str, Any]:
     """The shipped Photoface summary."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: the Photoface summary is missing from the checkout")
-    return json.loads(path.read_text(encoding="utf-8"))
+    if not STATS_FILE.is_file():
+        raise FileNotFoundError(f"{STATS_FILE}: the Photoface summary is missing from the package")
+    return json.loads(STATS_FILE.read_text(encoding="utf-8"))
 
 
 def _draw(rng: np.random.Generator, counts: dict[str, int]) -> str:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from photostereo.synthetic.face import Identity
-from photostereo.synthetic.grid import FaceGrid
+from synthetic_faces.face import Identity
+from synthetic_faces.grid import FaceGrid
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ alae, cheekbones, lips, chin, a neck), and an RGB albedo painted with soft-edged
 nostrils, hair), and a shine map: how strongly the skin reflects specularly, highest on
 the oily forehead and nose. Every proportion and colour is a per-person parameter drawn
 once in :func:`sample_identity`; :func:`face_fields` evaluates them, plus what changes between
-visits (expression, facial hair), on a :class:`~photostereo.synthetic.grid.FaceGrid`.
+visits (expression, facial hair), on a :class:`~synthetic_faces.grid.FaceGrid`.
 
 Units: the head is about two units wide; ``u`` right, ``v`` up, ``h`` toward the camera.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from photostereo.synthetic.grid import FaceGrid, add_bump, blob, paint, smooth_noise
+from synthetic_faces.grid import FaceGrid, add_bump, blob, paint, rgb, smooth_noise
 
 #: Depth of the background plane behind the face frame's origin (units).
 BACKGROUND_HEIGHT = -1.6
@@ -28,6 +28,10 @@ BACKGROUND_HEIGHT = -1.6
 CAVITY_GAIN = 4.0
 #: Facial-hair kinds, in the Photoface vocabulary.
 FACIAL_HAIR = ("none", "stubble", "moustache", "beard", "both")
+#: Colours of the eye that do not vary between people.
+SCLERA = (0.72, 0.68, 0.64)
+PUPIL = (0.02, 0.02, 0.02)
+LASHES = (0.03, 0.025, 0.02)
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,7 @@ def _skin_tone(rng: np.random.Generator) -> tuple[float, float, float]:
     light = np.array([0.80, 0.62, 0.52])
     tone = dark + t * (light - dark)
     tone *= 1 + rng.normal(0, 0.04, 3)  # individual hue
-    return tuple(float(c) for c in np.clip(tone, 0.05, 0.95))
+    return rgb(np.clip(tone, 0.05, 0.95))
 
 
 def _hair_colour(rng: np.random.Generator, skin: tuple[float, float, float]) -> tuple:
@@ -144,7 +148,7 @@ def _hair_colour(rng: np.random.Generator, skin: tuple[float, float, float]) -> 
         np.array([0.38, 0.37, 0.36]),
     ][kind]
     base = base * (1 + rng.normal(0, 0.12))
-    return tuple(float(c) for c in np.clip(base, 0.01, 0.9))
+    return rgb(np.clip(base, 0.01, 0.9))
 
 
 def sample_identity(rng: np.random.Generator, gender: str = "male") -> Identity:
@@ -196,7 +200,7 @@ def sample_identity(rng: np.random.Generator, gender: str = "male") -> Identity:
         skin=skin,
         hair=_hair_colour(rng, skin),
         iris=iris,
-        lip_colour=tuple(float(c) for c in lip),
+        lip_colour=rgb(lip),
         texture_seed=int(rng.integers(2**31)),
         oiliness=float(np.exp(rng.normal(0.0, 0.3))),
     )
@@ -228,17 +232,10 @@ def _nose(ident: Identity, grid: FaceGrid, height: np.ndarray) -> None:
     rise = rise * start * start * (3 - 2 * start)
     width = ident.bridge_width + (ident.nose_width * 0.55 - ident.bridge_width) * np.clip(t, 0, 1)
     height[rows, cols] += ident.nose_height * rise * np.exp(-0.5 * (u / width) ** 2)
-    for side in (-1, 1):
-        add_bump(
-            height,
-            grid,
-            0.28 * ident.nose_height,
-            side * ident.nose_width * 0.75,
-            tip - 0.025,
-            0.045,
-            0.04,
-        )
-    add_bump(height, grid, 0.25 * ident.nose_height, 0.0, tip, 0.05, 0.045)
+    for side in (-1, 1):  # the alae
+        ala = (side * ident.nose_width * 0.75, tip - 0.025)
+        add_bump(height, grid, 0.28 * ident.nose_height, centre=ala, spread=(0.045, 0.04))
+    add_bump(height, grid, 0.25 * ident.nose_height, centre=(0.0, tip), spread=(0.05, 0.045))
 
 
 def _shape(
@@ -250,68 +247,46 @@ def _shape(
     inside = r < 1.0
     ev, eu = ident.eye_v, ident.eye_u
     for side in (-1, 1):
-        add_bump(height, grid, -ident.socket_depth, side * eu, ev + 0.02, 0.17, 0.12)
-        add_bump(height, grid, 0.6 * ident.socket_depth, side * eu, ev, 0.09, 0.06)
-        add_bump(
-            height,
-            grid,
-            ident.brow_ridge,
-            side * (eu - 0.02),
-            ev + ident.brow_gap,
-            0.19,
-            0.055,
-            bend=-0.5,
-        )
+        socket = (side * eu, ev + 0.02)
+        add_bump(height, grid, -ident.socket_depth, centre=socket, spread=(0.17, 0.12))
+        eyeball = (side * eu, ev)
+        add_bump(height, grid, 0.6 * ident.socket_depth, centre=eyeball, spread=(0.09, 0.06))
+        brow = (side * (eu - 0.02), ev + ident.brow_gap)
+        add_bump(height, grid, ident.brow_ridge, centre=brow, spread=(0.19, 0.055), bend=-0.5)
+        cheekbone = (side * (eu + 0.16), ident.cheek_v)
         add_bump(
             height,
             grid,
             ident.cheekbone,
-            side * (eu + 0.16),
-            ident.cheek_v,
-            0.18,
-            0.12,
+            centre=cheekbone,
+            spread=(0.18, 0.12),
             angle=side * 0.35,
         )
-        add_bump(
-            height, grid, 0.02 + 0.03 * expr.cheeks, side * 0.42, ident.mouth_v + 0.2, 0.13, 0.1
-        )
-    add_bump(height, grid, 0.5 * ident.brow_ridge, 0.0, ev + 0.1, 0.1, 0.07)
+        cheek = (side * 0.42, ident.mouth_v + 0.2)
+        add_bump(height, grid, 0.02 + 0.03 * expr.cheeks, centre=cheek, spread=(0.13, 0.1))
+    glabella = (0.0, ev + 0.1)
+    add_bump(height, grid, 0.5 * ident.brow_ridge, centre=glabella, spread=(0.1, 0.07))
     _nose(ident, grid, height)
     mv, mw = ident.mouth_v, ident.mouth_width
     bend = 2.2 * expr.smile
-    add_bump(height, grid, 0.07, 0.0, mv + 0.05, 0.26, 0.2)  # the muzzle: teeth and jaw
+    muzzle = (0.0, mv + 0.05)  # teeth and jaw
+    add_bump(height, grid, 0.07, centre=muzzle, spread=(0.26, 0.2))
+    upper_lip = (0.0, mv + 0.035 + 0.02 * expr.open)
+    add_bump(height, grid, ident.lip_upper, centre=upper_lip, spread=(0.6 * mw, 0.033), bend=bend)
+    lower_lip = (0.0, mv - 0.045 - 0.05 * expr.open)
     add_bump(
-        height,
-        grid,
-        ident.lip_upper,
-        0.0,
-        mv + 0.035 + 0.02 * expr.open,
-        0.6 * mw,
-        0.033,
-        bend=bend,
+        height, grid, ident.lip_lower, centre=lower_lip, spread=(0.55 * mw, 0.04), bend=bend * 0.8
     )
-    add_bump(
-        height,
-        grid,
-        ident.lip_lower,
-        0.0,
-        mv - 0.045 - 0.05 * expr.open,
-        0.55 * mw,
-        0.04,
-        bend=bend * 0.8,
-    )
-    add_bump(
+    add_bump(  # the parting of the lips
         height,
         grid,
         -0.02 - 0.05 * expr.open,
-        0.0,
-        mv - 0.01 * expr.open,
-        0.7 * mw,
-        0.012 + 0.03 * expr.open,
+        centre=(0.0, mv - 0.01 * expr.open),
+        spread=(0.7 * mw, 0.012 + 0.03 * expr.open),
         bend=bend,
     )
-    add_bump(height, grid, -0.015, 0.0, mv - 0.13, 0.12, 0.03)
-    add_bump(height, grid, ident.chin, 0.0, ident.chin_v, 0.15, 0.08)
+    add_bump(height, grid, -0.015, centre=(0.0, mv - 0.13), spread=(0.12, 0.03))  # under the lip
+    add_bump(height, grid, ident.chin, centre=(0.0, ident.chin_v), spread=(0.15, 0.08))
     # The neck: a cylinder below the jaw, behind the face.
     neck_w = ident.head_width * 0.58
     neck = 0.5 * ident.head_depth * np.sqrt(np.clip(1.0 - (u / neck_w) ** 2, 1e-4, None))
@@ -350,7 +325,7 @@ def _hair_weight(ident: Identity, u: np.ndarray, v: np.ndarray, r: np.ndarray) -
     return np.maximum(top, side)
 
 
-def _static_albedo(ident: Identity, grid: FaceGrid, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def _static_albedo(ident: Identity, grid: FaceGrid) -> np.ndarray:
     """Skin with texture, eyes, nostrils and under-eye shading: what no visit changes."""
     rng = np.random.default_rng(ident.texture_seed)
     n = grid.size
@@ -363,35 +338,64 @@ def _static_albedo(ident: Identity, grid: FaceGrid, u: np.ndarray, v: np.ndarray
     albedo = skin[None, None, :] * texture[..., None]
     albedo = albedo.astype(np.float32)
     eu, ev = ident.eye_u, ident.eye_v
+    ew, eh = ident.eye_width, ident.eye_height
     blush = skin * np.array([1.06, 0.86, 0.86], np.float32)
     for side in (-1, 1):
-        paint(albedo, grid, blush, 0.45, side * (eu + 0.12), ident.cheek_v - 0.06, 0.13, 0.1)
-        paint(albedo, grid, skin * 0.72, 0.5, side * eu, ev - 0.05, 0.12, 0.04, bend=0.8)
-        paint(albedo, grid, skin * 0.7, 0.7, side * eu, ev + 0.03, 0.16, 0.07)
-        ew, eh = ident.eye_width, ident.eye_height
         x = side * eu
-        # The eye opening (sclera), iris, pupil, upper lash line, lower lid crease.
-        eye = [
-            ((0.72, 0.68, 0.64), 0.95, x, ev, 0.36 * ew, 0.36 * eh, {"power": 3}),
-            (ident.iris, 1.0, x, ev, 0.05, 0.05, {"power": 3}),
-            ((0.02, 0.02, 0.02), 1.0, x, ev, 0.016, 0.016, {"power": 3}),
-            ((0.03, 0.025, 0.02), 1.0, x, ev + 0.45 * eh, 0.4 * ew, 0.02, {"bend": -1.8}),
-            (skin * 0.5, 0.5, x, ev + 0.85 * eh, 0.38 * ew, 0.015, {"bend": -1.5}),
-            (skin * 0.55, 0.5, x, ev - 0.5 * eh, 0.33 * ew, 0.009, {"bend": 1.2}),
-        ]
-        for colour, strength, cu, cv, su, sv, extra in eye:
-            extra.setdefault("power", 2)
-            paint(albedo, grid, np.asarray(colour, np.float32), strength, cu, cv, su, sv, **extra)
-        # Nostrils.
+        cheek = (side * (eu + 0.12), ident.cheek_v - 0.06)
+        paint(albedo, grid, blush, strength=0.45, centre=cheek, spread=(0.13, 0.1))
+        under_eye = (x, ev - 0.05)
+        paint(
+            albedo, grid, skin * 0.72, strength=0.5, centre=under_eye, spread=(0.12, 0.04), bend=0.8
+        )
+        socket = (x, ev + 0.03)
+        paint(albedo, grid, skin * 0.7, strength=0.7, centre=socket, spread=(0.16, 0.07))
+        eye = (x, ev)
+        opening = (0.36 * ew, 0.36 * eh)
+        paint(albedo, grid, SCLERA, strength=0.95, centre=eye, spread=opening, power=3)
+        paint(albedo, grid, ident.iris, strength=1.0, centre=eye, spread=(0.05, 0.05), power=3)
+        paint(albedo, grid, PUPIL, strength=1.0, centre=eye, spread=(0.016, 0.016), power=3)
+        upper_lashes = (x, ev + 0.45 * eh)
+        paint(
+            albedo,
+            grid,
+            LASHES,
+            strength=1.0,
+            centre=upper_lashes,
+            spread=(0.4 * ew, 0.02),
+            bend=-1.8,
+            power=2,
+        )
+        upper_crease = (x, ev + 0.85 * eh)
+        paint(
+            albedo,
+            grid,
+            skin * 0.5,
+            strength=0.5,
+            centre=upper_crease,
+            spread=(0.38 * ew, 0.015),
+            bend=-1.5,
+            power=2,
+        )
+        lower_crease = (x, ev - 0.5 * eh)
+        paint(
+            albedo,
+            grid,
+            skin * 0.55,
+            strength=0.5,
+            centre=lower_crease,
+            spread=(0.33 * ew, 0.009),
+            bend=1.2,
+            power=2,
+        )
+        nostril = (side * 0.05, ident.nose_tip_v - 0.05)
         paint(
             albedo,
             grid,
             skin * 0.2,
-            0.9,
-            side * 0.05,
-            ident.nose_tip_v - 0.05,
-            0.025,
-            0.014,
+            strength=0.9,
+            centre=nostril,
+            spread=(0.025, 0.014),
             angle=side * 0.5,
             power=2,
         )
@@ -401,7 +405,7 @@ def _static_albedo(ident: Identity, grid: FaceGrid, u: np.ndarray, v: np.ndarray
 def _static_shine(ident: Identity, grid: FaceGrid) -> np.ndarray:
     """The face skin's specular strength ``κ`` (N, N): its shine map, before the visit.
 
-    ``κ`` multiplies skin's Torrance-Sparrow lobe (:mod:`photostereo.synthetic.render`):
+    ``κ`` multiplies skin's Torrance-Sparrow lobe (:mod:`synthetic_faces.render`):
     the share of the surface a film of sebum or moisture covers, times how much brighter
     that film's highlight is. Base skin is 1; the T-zone shines most (forehead 2.5, the
     nose 3 and its tip 4), then the moist lips and the chin (2, 1.8) and the cheeks (1.3);
@@ -416,21 +420,18 @@ def _static_shine(ident: Identity, grid: FaceGrid) -> np.ndarray:
     ev, eu = ident.eye_v, ident.eye_u
     top = ident.eye_v + 0.06
     tip = ident.nose_tip_v
-    regions = [
-        (1.5, 0.0, ev + 0.42, 0.42, 0.22, {}),  # forehead
-        (2.0, 0.0, 0.5 * (top + tip), 0.08, 0.5 * (top - tip), {"power": 2}),  # the nose
-        (1.0, 0.0, tip, 0.07, 0.06, {}),  # its tip, oiliest
-        (0.8, 0.0, ident.chin_v + 0.04, 0.15, 0.08, {}),
-        (1.0, 0.0, ident.mouth_v, 0.55 * ident.mouth_width, 0.05, {"power": 2}),  # lips
-    ]
+    add_bump(shine, grid, 1.5, centre=(0.0, ev + 0.42), spread=(0.42, 0.22))  # forehead
+    nose = (0.0, 0.5 * (top + tip))
+    add_bump(shine, grid, 2.0, centre=nose, spread=(0.08, 0.5 * (top - tip)), power=2)
+    add_bump(shine, grid, 1.0, centre=(0.0, tip), spread=(0.07, 0.06))  # its tip, oiliest
+    add_bump(shine, grid, 0.8, centre=(0.0, ident.chin_v + 0.04), spread=(0.15, 0.08))  # chin
+    lips = (0.0, ident.mouth_v)
+    add_bump(shine, grid, 1.0, centre=lips, spread=(0.55 * ident.mouth_width, 0.05), power=2)
+    eye_opening = (0.36 * ident.eye_width, 0.36 * ident.eye_height)
     for side in (-1, 1):
-        regions.append((0.3, side * (eu + 0.12), ident.cheek_v - 0.04, 0.13, 0.1, {}))
-        regions.append(
-            (5.0, side * eu, ev, 0.36 * ident.eye_width, 0.36 * ident.eye_height, {"power": 3})
-        )
-    for extra, cu, cv, su, sv, kwargs in regions:
-        window, w = blob(grid, cu, cv, su, sv, **kwargs)
-        shine[window] += extra * w
+        cheek = (side * (eu + 0.12), ident.cheek_v - 0.04)
+        add_bump(shine, grid, 0.3, centre=cheek, spread=(0.13, 0.1))
+        add_bump(shine, grid, 5.0, centre=(side * eu, ev), spread=eye_opening, power=3)
     texture = 1.0 + 0.25 * smooth_noise(rng, grid.size, 10)
     return (shine * np.clip(texture, 0.4, None) * ident.oiliness).astype(np.float32)
 
@@ -439,7 +440,7 @@ def _static(ident: Identity, grid: FaceGrid) -> tuple[np.ndarray, ...]:
     """Per-person albedo, head radius, hair weight and shine (no visit changes them)."""
     u, v = grid.uv()
     _, r = _head_shape(ident, u, v)
-    albedo = _static_albedo(ident, grid, u, v)
+    albedo = _static_albedo(ident, grid)
     hair = _hair_weight(ident, u, v, r) * (r < 1.0)
     return albedo, r, hair, _static_shine(ident, grid)
 
@@ -467,100 +468,20 @@ def face_fields(
     albedo, r, hair, shine = static if static is not None else _static(ident, grid)
     albedo = albedo.copy()
     height, _, body = _shape(ident, grid, expr)
-    neck = body > 0
-    u, v = grid.uv()
-    skin = np.asarray(ident.skin, np.float32)
-    hair_rgb = np.asarray(ident.hair, np.float32)
-    mv, mw = ident.mouth_v, ident.mouth_width
-    bend = 2.2 * expr.smile
-    # Lips, and the mouth's dark opening.
-    paint(
-        albedo,
-        grid,
-        np.asarray(ident.lip_colour),
-        0.8,
-        0.0,
-        mv + 0.035 + 0.02 * expr.open,
-        0.55 * mw,
-        0.03,
-        bend=bend,
-        power=2,
-    )
-    paint(
-        albedo,
-        grid,
-        np.asarray(ident.lip_colour),
-        0.8,
-        0.0,
-        mv - 0.045 - 0.05 * expr.open,
-        0.5 * mw,
-        0.04,
-        bend=bend * 0.8,
-        power=2,
-    )
-    paint(
-        albedo,
-        grid,
-        skin * 0.25,
-        0.85,
-        0.0,
-        mv - 0.01 * expr.open,
-        0.6 * mw,
-        0.013 + 0.03 * expr.open,
-        bend=bend,
-        power=2,
-    )
-    # Eyebrows, moved by the expression.
-    for side in (-1, 1):
-        bu = side * (ident.eye_u + 0.015)
-        bv = ident.eye_v + ident.brow_gap - 0.015 + 0.04 * expr.brows
-        colour = skin + ident.brow_darkness * (hair_rgb - skin)
-        paint(
-            albedo,
-            grid,
-            colour,
-            0.95,
-            bu,
-            bv,
-            0.14,
-            ident.brow_thickness,
-            power=2,
-            bend=-ident.brow_arch,
-            angle=-side * (ident.brow_tilt - 0.15 * min(expr.brows, 0)),
-        )
-    # Facial hair: strands of hair colour over the jaw, chin and upper lip, and a little relief.
-    beard = np.zeros_like(height)
-    if facial_hair != "none":
-        strands = rng.standard_normal(height.shape).astype(np.float32)
-        strands = np.clip(0.5 + 0.35 * (strands + np.roll(strands, 1, axis=0)), 0, 1)
-        if facial_hair in ("moustache", "both", "stubble"):
-            window, w = blob(grid, 0.0, mv + 0.08, 0.6 * mw, 0.04, bend=-1.0, power=2)
-            beard[window] = np.maximum(beard[window], w)
-        if facial_hair in ("beard", "both", "stubble"):
-            # Below a line that rises from under the mouth to the sideburns.
-            line = mv + 0.02 + 0.9 * u * u
-            jaw = np.clip((line - v) / 0.08, 0.0, 1.0) * np.clip((0.995 - r) / 0.03, 0.0, 1.0)
-            beard = np.maximum(beard, jaw * (v < ident.eye_v - 0.15))
-        lips = np.exp(-0.5 * ((u / (0.65 * mw)) ** 2 + ((v - mv) / 0.055) ** 2))
-        beard *= np.clip(1.0 - 1.6 * lips, 0, 1) * (r < 1.0)
-        density = 0.35 if facial_hair == "stubble" else 0.9
-        w = (density * hair_density) * beard * (0.6 + 0.4 * strands)
-        albedo += w[..., None] * (hair_rgb - albedo)
-        if facial_hair != "stubble":
-            height = height + 0.03 * hair_density * beard
-    # Cavities (sockets, nostrils, mouth corners, under the jaw) hold less light from the
-    # room and skin darkens there: baked into the albedo as an occlusion term.
-    sigma = 0.08 * grid.scale
-    around = cv2.GaussianBlur(np.maximum(height, 0.0), (0, 0), sigma)
-    cavity = np.clip(around - np.maximum(height, 0.0), 0.0, None)
-    albedo *= np.clip(1.0 - CAVITY_GAIN * cavity, 0.45, 1.0)[..., None]
+    _paint_mouth(albedo, grid, ident, expr)
+    _paint_brows(albedo, grid, ident, expr)
+    beard = _beard_weight(ident, grid, facial_hair, r)
+    height = _grow_facial_hair(albedo, height, beard, ident, facial_hair, hair_density, rng)
+    _darken_cavities(albedo, height, grid)
     # Scalp hair.
-    albedo += hair[..., None] * (hair_rgb - albedo)
+    albedo += hair[..., None] * (np.asarray(ident.hair, np.float32) - albedo)
     height = height + 0.04 * hair * (r < 1.0)
-    # Neck below the head outline.
+    # The neck and shoulders below the head outline: in the jaw's shade, and clothed.
+    neck = body > 0
     head = ((r < 1.0) | neck).astype(np.float32)
     albedo[neck] = albedo[neck] * 0.5
     albedo[body == 2] = np.asarray(clothing, np.float32)
+    u, v = grid.uv()
     face_line = ident.hairline - 0.04 + 0.35 * u * u
     face = (r < 0.94) & (v < face_line) & (hair < 0.01) & ~neck
     specular = _visit_shine(shine, face, hair, beard, body)
@@ -575,6 +496,114 @@ def face_fields(
         specular=specular,
         extras={"beard": beard},
     )
+
+
+def _paint_mouth(albedo: np.ndarray, grid: FaceGrid, ident: Identity, expr: Expression) -> None:
+    """The lips and the mouth's dark opening, shaped by the expression, in place."""
+    mv, mw = ident.mouth_v, ident.mouth_width
+    bend = 2.2 * expr.smile
+    lips = np.asarray(ident.lip_colour)
+    upper = (0.0, mv + 0.035 + 0.02 * expr.open)
+    paint(
+        albedo, grid, lips, strength=0.8, centre=upper, spread=(0.55 * mw, 0.03), bend=bend, power=2
+    )
+    lower = (0.0, mv - 0.045 - 0.05 * expr.open)
+    paint(
+        albedo,
+        grid,
+        lips,
+        strength=0.8,
+        centre=lower,
+        spread=(0.5 * mw, 0.04),
+        bend=bend * 0.8,
+        power=2,
+    )
+    opening = (0.0, mv - 0.01 * expr.open)
+    paint(
+        albedo,
+        grid,
+        np.asarray(ident.skin, np.float32) * 0.25,
+        strength=0.85,
+        centre=opening,
+        spread=(0.6 * mw, 0.013 + 0.03 * expr.open),
+        bend=bend,
+        power=2,
+    )
+
+
+def _paint_brows(albedo: np.ndarray, grid: FaceGrid, ident: Identity, expr: Expression) -> None:
+    """The eyebrows, raised or knit by the expression, in place."""
+    skin = np.asarray(ident.skin, np.float32)
+    hair = np.asarray(ident.hair, np.float32)
+    for side in (-1, 1):
+        brow = (
+            side * (ident.eye_u + 0.015),
+            ident.eye_v + ident.brow_gap - 0.015 + 0.04 * expr.brows,
+        )
+        paint(
+            albedo,
+            grid,
+            skin + ident.brow_darkness * (hair - skin),
+            strength=0.95,
+            centre=brow,
+            spread=(0.14, ident.brow_thickness),
+            power=2,
+            bend=-ident.brow_arch,
+            angle=-side * (ident.brow_tilt - 0.15 * min(expr.brows, 0)),
+        )
+
+
+def _beard_weight(ident: Identity, grid: FaceGrid, kind: str, r: np.ndarray) -> np.ndarray:
+    """Where facial hair of ``kind`` grows (N, N), 0 to 1: over the upper lip (moustache),
+    below a line that rises from under the mouth to the sideburns (beard), both for
+    stubble; never on the lips or off the head."""
+    beard = np.zeros((grid.size, grid.size), np.float32)
+    if kind == "none":
+        return beard
+    u, v = grid.uv()
+    mv, mw = ident.mouth_v, ident.mouth_width
+    if kind in ("moustache", "both", "stubble"):
+        window, w = blob(grid, centre=(0.0, mv + 0.08), spread=(0.6 * mw, 0.04), bend=-1.0, power=2)
+        beard[window] = np.maximum(beard[window], w)
+    if kind in ("beard", "both", "stubble"):
+        line = mv + 0.02 + 0.9 * u * u
+        jaw = np.clip((line - v) / 0.08, 0.0, 1.0) * np.clip((0.995 - r) / 0.03, 0.0, 1.0)
+        beard = np.maximum(beard, jaw * (v < ident.eye_v - 0.15))
+    lips = np.exp(-0.5 * ((u / (0.65 * mw)) ** 2 + ((v - mv) / 0.055) ** 2))
+    beard *= np.clip(1.0 - 1.6 * lips, 0, 1) * (r < 1.0)
+    return beard
+
+
+def _grow_facial_hair(
+    albedo: np.ndarray,
+    height: np.ndarray,
+    beard: np.ndarray,
+    ident: Identity,
+    kind: str,
+    hair_density: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Strands of hair colour over ``beard`` (albedo, in place); returns the height with
+    the hair's relief (none for stubble)."""
+    if kind == "none":
+        return height
+    strands = rng.standard_normal(height.shape).astype(np.float32)
+    strands = np.clip(0.5 + 0.35 * (strands + np.roll(strands, 1, axis=0)), 0, 1)
+    density = 0.35 if kind == "stubble" else 0.9
+    w = (density * hair_density) * beard * (0.6 + 0.4 * strands)
+    albedo += w[..., None] * (np.asarray(ident.hair, np.float32) - albedo)
+    if kind == "stubble":
+        return height
+    return height + 0.03 * hair_density * beard
+
+
+def _darken_cavities(albedo: np.ndarray, height: np.ndarray, grid: FaceGrid) -> None:
+    """Cavities (sockets, nostrils, mouth corners, under the jaw) hold less light from the
+    room and skin darkens there: an occlusion term baked into the albedo, in place."""
+    sigma = 0.08 * grid.scale
+    around = cv2.GaussianBlur(np.maximum(height, 0.0), (0, 0), sigma)
+    cavity = np.clip(around - np.maximum(height, 0.0), 0.0, None)
+    albedo *= np.clip(1.0 - CAVITY_GAIN * cavity, 0.45, 1.0)[..., None]
 
 
 def _visit_shine(

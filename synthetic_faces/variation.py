@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from photostereo.synthetic.face import Expression
-from photostereo.synthetic.occluders import Occluder, Spectacles
-from photostereo.synthetic.scene import Pose
+from synthetic_faces.face import Expression
+from synthetic_faces.grid import rgb
+from synthetic_faces.occluders import Occluder, Spectacles
+from synthetic_faces.scene import Pose
 
 #: Largest rotation (degrees) for each Photoface pose code.
 POSE_LIMIT = {1: 3.0, 2: 6.0, 3: 9.0, 4: 12.0, 5: 15.0}
@@ -72,7 +73,7 @@ def _spectacles(rng: np.random.Generator) -> Spectacles:
         half_height=rng.uniform(0.1, 0.14),
         tube=rng.uniform(0.012, 0.024),
         squareness=rng.uniform(2.5, 5.0),
-        colour=tuple(float(c) for c in colour),
+        colour=rgb(colour),
         stand_off=rng.uniform(0.08, 0.14),
     )
 
@@ -88,7 +89,7 @@ def _occluder(rng: np.random.Generator, kind: str, skin: tuple) -> Occluder | No
             (side * rng.uniform(0.3, 0.6), rng.uniform(-0.95, -0.6)),
             (rng.uniform(0.2, 0.3), rng.uniform(0.14, 0.2)),
             rng.uniform(-0.6, 0.6),
-            tuple(float(c) * 0.95 for c in skin),
+            rgb([float(c) * 0.95 for c in skin]),
             0.25,
         )
     if kind == "hair":
@@ -115,7 +116,7 @@ def _occluder(rng: np.random.Generator, kind: str, skin: tuple) -> Occluder | No
         (rng.uniform(-0.6, 0.6), rng.uniform(-0.9, -0.5)),
         (rng.uniform(0.1, 0.2), rng.uniform(0.1, 0.2)),
         0.0,
-        tuple(float(c) for c in rng.uniform(0.1, 0.7, 3)),
+        rgb(rng.uniform(0.1, 0.7, 3)),
         0.2,
     )
 
@@ -145,8 +146,8 @@ def sample_visit(
         exposure=float(exposure),
         light_jitter=0.04,
         blur=rng.uniform(1.0, 2.0) if quality == "blur" else 0.0,
-        background=tuple(float(c) for c in np.clip(grey * tint, 0.02, 0.5)),
+        background=rgb(np.clip(grey * tint, 0.02, 0.5)),
         background_slope=rng.uniform(-0.4, 0.4),
         occluder=_occluder(rng, str(attributes.get("occlusion", "")), skin),
-        clothing=tuple(float(c) for c in rng.uniform(0.03, 0.6) * rng.uniform(0.6, 1.0, 3)),
+        clothing=rgb(rng.uniform(0.03, 0.6) * rng.uniform(0.6, 1.0, 3)),
     )

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from photostereo.synthetic.face import BACKGROUND_HEIGHT, FaceFields
-from photostereo.synthetic.grid import FaceGrid
-from photostereo.synthetic.occluders import FrameFields
+from synthetic_faces.face import BACKGROUND_HEIGHT, FaceFields
+from synthetic_faces.grid import FaceGrid
+from synthetic_faces.occluders import FrameFields
 
 #: Fixed-point iterations for the visible depth.
 DEPTH_ITERATIONS = 5
@@ -67,7 +67,7 @@ class Scene:
     included: it is what shadows are cast on); ``normal`` (H, W, 3) unit normals;
     ``albedo`` (H, W, C); ``mask`` (H, W) bool, the visible skin of the face where ground
     truth is defined; ``person`` (H, W) float, 1 on the head and 0 on the background;
-    ``specular`` (H, W) the shine map ``κ`` of :mod:`photostereo.synthetic.render`.
+    ``specular`` (H, W) the shine map ``κ`` of :mod:`synthetic_faces.render`.
     """
 
     depth: np.ndarray
@@ -100,7 +100,10 @@ def _drop_specks(mask: np.ndarray, *, fraction: float = 0.02) -> np.ndarray:
     Stray specks at the silhouette go; the face's real pieces (a spectacle frame cuts the
     eyes and forehead off the cheeks) stay.
     """
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 4)
+    # 8-connected: what a bare second argument (OpenCV's ``labels`` output) always gave
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=8
+    )
     if count <= 2:
         return mask
     areas = stats[:, cv2.CC_STAT_AREA].copy()

@@ -27,7 +27,7 @@ and ``e_k`` are the lamps as they are, a little off what the session records:
   Fresnel ``F = F0 + (1 - F0)(1 - l·h)⁵`` with ``F0 = 0.028`` (skin's refractive index
   of about 1.4), the V-groove masking ``G = min(1, 2 (n·h)(n·v)/(v·h), 2 (n·h)(n·l)/(v·h))``
   and the face's spatially varying shine ``κ(x)`` (oily forehead and nose, moist lips,
-  glassy eyes, matt cheeks; :mod:`photostereo.synthetic.face`). The lobe is white: the
+  glassy eyes, matt cheeks; :mod:`synthetic_faces.face`). The lobe is white: the
   same in every colour channel. ``π`` converts the BRDF to this file's units, where an
   albedo of 1 lit head-on gives a radiance of 1.
 
@@ -330,7 +330,7 @@ def _bounce(
     spread = cv2.GaussianBlur(source, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
     spread = spread.reshape(albedo.shape)
     out = albedo * spread
-    out *= np.float32(beta)
+    out = out * np.float32(beta)
     if person is not None:
         out *= person
     return out

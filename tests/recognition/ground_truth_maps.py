@@ -1,14 +1,15 @@
-"""A maps dataset straight from the synthetic generator's ground truth.
+"""Test fixture: a maps dataset straight from the synthetic generator's ground truth.
 
-So training and its tests run without the capture → reconstruction → preprocessing
-chain: each synthetic session is rendered, its ground-truth normal, albedo and depth are
-cut out around the face mask (a square on the mask's bounding box, as an aligner would),
-resized to S and written in the maps schema. Depth is converted to crop pixels and made
-zero-mean on the face; everything is zero off it.
+So the recognition tests and benchmarks run without the capture → reconstruction →
+preprocessing chain: each synthetic session is rendered, its ground-truth normal, albedo
+and depth are cut out around the face mask (a square on the mask's bounding box, as an
+aligner would), resized to S and written in the maps schema. Depth is converted to crop
+pixels and made zero-mean on the face; everything is zero off it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -16,13 +17,15 @@ import h5py
 import numpy as np
 
 from photostereo.maps_file import append_samples, create_datasets
-from photostereo.synthetic.generate import SynthConfig, render_visit, visit_plan
+from synthetic_faces.generate import RenderedVisit, SynthConfig, render_visit, visit_plan
 
 #: The rendered face spans about a third of the frame; render this much larger than S.
 RENDER_FACTOR = 3
 
 
-def crop_sample(visit, size: int, *, margin: float = 1.1) -> dict[str, np.ndarray | str]:
+def crop_sample(
+    visit: RenderedVisit, size: int, *, margin: float = 1.1
+) -> dict[str, np.ndarray | str]:
     """One rendered visit as a maps sample (dict of the schema's arrays and labels)."""
     truth = visit.ground_truth
     mask = truth["mask"]
@@ -35,9 +38,10 @@ def crop_sample(visit, size: int, *, margin: float = 1.1) -> dict[str, np.ndarra
         [[factor, 0, size / 2 - factor * cx], [0, factor, size / 2 - factor * cy]], np.float32
     )
 
-    def cut(image: np.ndarray, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
-        flags = interpolation if factor < 1 else cv2.INTER_LINEAR
-        return cv2.warpAffine(image.astype(np.float32), matrix, (size, size), flags=flags)
+    def cut(image: np.ndarray) -> np.ndarray:
+        # Bilinear: warpAffine has no area filter (it silently treats INTER_AREA as this).
+        image = image.astype(np.float32)
+        return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR)
 
     face = cut(mask.astype(np.float32)) > 0.5
     normal = cut(truth["normal"])
@@ -66,7 +70,7 @@ def write_ground_truth_maps(
     sessions: int,
     size: int = 64,
     seed: int = 0,
-    progress=None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Render ``subjects`` × ``sessions`` synthetic sessions into a maps file at ``path``.
 
