@@ -266,9 +266,9 @@ def genuine_ranks(
     """The rank (1 = best) of each probe's true identity among the gallery identities.
 
     ``scores`` is (P, G), one column per gallery *identity* (labels distinct). A rank
-    counts the identities scoring strictly higher, plus one (ties resolved in the
-    probe's favour, as the pessimistic choice would be arbitrary). Probes whose identity
-    is not in the gallery get rank 0.
+    counts the other identities scoring at least as high, plus one: ties count against
+    the probe, so an embedder that maps everyone to one point ranks every probe last
+    rather than first. Probes whose identity is not in the gallery get rank 0.
     """
     scores = np.asarray(scores, dtype=np.float64)
     gallery_labels = np.asarray(gallery_labels)
@@ -280,7 +280,7 @@ def genuine_ranks(
     match = probe_labels[:, None] == gallery_labels[None, :]
     mated = match.any(axis=1)
     true_score = np.where(match, scores, -np.inf).max(axis=1)
-    ranks = (scores > true_score[:, None]).sum(axis=1) + 1
+    ranks = (scores >= true_score[:, None]).sum(axis=1)  # the true identity counts once
     return np.where(mated, ranks, 0)
 
 
@@ -306,13 +306,18 @@ def mean_average_precision(
     ``scores`` is (P, G) against gallery *templates* (labels may repeat, e.g. one per
     enrolled session); each probe's relevant items are the templates of its identity.
     AP = mean over relevant items of precision at that item's position, items sorted by
-    descending score (stable, so ties keep gallery order).
+    descending score, with ties against the probe (as :func:`genuine_ranks`): among
+    equal scores the other identities' templates come first.
     """
     scores = np.asarray(scores, dtype=np.float64)
     gallery_labels = np.asarray(gallery_labels)
     probe_labels = np.asarray(probe_labels)
-    order = np.argsort(-scores, axis=1, kind="stable")
-    relevant = probe_labels[:, None] == gallery_labels[order]
+    relevant = probe_labels[:, None] == gallery_labels[None, :]
+    irrelevant_first = np.argsort(relevant, axis=1, kind="stable")
+    tied_order = np.take_along_axis(scores, irrelevant_first, axis=1)
+    by_score = np.argsort(-tied_order, axis=1, kind="stable")
+    order = np.take_along_axis(irrelevant_first, by_score, axis=1)
+    relevant = np.take_along_axis(relevant, order, axis=1)
     n_relevant = relevant.sum(axis=1)
     mated = n_relevant > 0
     if not mated.any():

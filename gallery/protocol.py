@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from psbase.errors import ConfigError
+from psbase.labels import natural_key
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,13 @@ class Split:
 
 
 def session_order(subject: np.ndarray, session: np.ndarray) -> np.ndarray:
-    """Indices sorted by identity, then session label (natural 'earliest first' order)."""
-    return np.lexsort((np.arange(subject.size), session, subject))
+    """Indices sorted by identity, then session label in natural order (``v2`` before
+    ``v10``: capture order, earliest first), then position."""
+    names, inverse = np.unique(np.asarray(session).astype(str), return_inverse=True)
+    rank = np.empty(names.size, np.int64)
+    ordered = sorted(range(names.size), key=lambda i: natural_key(str(names[i])))
+    rank[ordered] = np.arange(names.size)
+    return np.lexsort((np.arange(subject.size), rank[inverse.reshape(-1)], subject))
 
 
 def gallery_probe_split(subject: np.ndarray, session: np.ndarray, *, n_enrol: int = 1) -> Split:

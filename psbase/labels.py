@@ -1,4 +1,5 @@
-"""Labels from data files (subject and session names) made safe to use as folder names.
+"""Labels from data files (subject and session names): made safe to use as folder names,
+and ordered as people read them.
 
 A label is data: ``../../x``, ``/etc`` or ``a/b`` must not steer where psface writes.
 Characters that a path would read as structure are percent-encoded, so the mapping is
@@ -6,6 +7,8 @@ one-to-one: two different labels never share a folder, and a readable label stay
 """
 
 from __future__ import annotations
+
+import re
 
 from psbase.errors import InputError
 
@@ -25,3 +28,10 @@ def safe_component(label: str, *, what: str = "label") -> str:
     if len(text.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
         raise InputError(text[:40] + "...", f"{what} is too long to name a folder")
     return text
+
+
+def natural_key(label: str) -> list[int | str]:
+    """Sort key reading runs of digits as numbers: ``v2`` before ``v10``, ``im9`` before
+    ``im10``. ``re.split`` with a group alternates text and digits, so the key's items
+    at each position are all text or all numbers."""
+    return [int(t) if i % 2 else t.lower() for i, t in enumerate(re.split(r"(\d+)", label))]

@@ -227,3 +227,12 @@ def test_evaluate_on_a_bad_input_leaves_no_report_folder(tmp_path, capsys):
     assert main(["evaluate", str(notes), "--model", str(tmp_path / "run"), "-o", str(report)]) == 1
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert not report.exists()
+
+
+def test_natural_key_reads_digit_runs_as_numbers():
+    from psbase.labels import natural_key
+
+    names = ["v10", "v2", "V1", "im9", "im10", "2008-02-23_12-21-31", "2008-02-23_9-00-00"]
+    assert sorted(names, key=natural_key) == [
+        "2008-02-23_9-00-00", "2008-02-23_12-21-31", "im9", "im10", "V1", "v2", "v10",
+    ]  # fmt: skip

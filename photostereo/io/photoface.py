@@ -30,6 +30,7 @@ from photostereo.lights import check_light_geometry, from_zenith_azimuth
 from photostereo.response import LINEAR, Response
 from photostereo.session import CaptureSession, clean_text, folder_labels
 from psbase.errors import InputError
+from psbase.labels import natural_key
 
 LIGHTS_FILE = "LightSource.m"
 ATTRIBUTES_FILE = "metadataII.txt"
@@ -73,7 +74,7 @@ def read_photoface(
     check_light_geometry(directions, where=str(lights_path))
     captures = sorted(
         (p for p in folder.iterdir() if is_image_file(p) and p.suffix.lower() == ".bmp"),
-        key=lambda p: _natural_key(p.name),
+        key=lambda p: natural_key(p.name),
     )
     if len(captures) != len(zenith):
         raise InputError(
@@ -207,8 +208,3 @@ def parse_attributes(path: Path) -> dict[str, str | int]:
         key = _ATTRIBUTE_KEYS.get(key, key)
         attributes[key] = int(value) if re.fullmatch(r"[0-9]{1,9}", value) else value
     return attributes
-
-
-def _natural_key(name: str) -> list[int | str]:
-    """``im10`` after ``im9``: the split puts the runs of digits at the odd positions."""
-    return [int(t) if i % 2 else t.lower() for i, t in enumerate(re.split(r"(\d+)", name))]

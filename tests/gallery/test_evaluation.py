@@ -120,3 +120,11 @@ def test_calibrated_threshold_keeps_the_far():
     assert "FAR 0.01" in threshold.describe()
     with pytest.raises(InputError, match=r"^cal\.h5: .* needs at least 1000000"):
         calibrate(emb, labels, 1e-6, source="cal.h5")
+
+
+def test_sessions_are_ordered_naturally_so_v10_comes_after_v2():
+    from gallery.protocol import session_order
+
+    subject = np.array(["p", "p", "p", "q", "q"])
+    session = np.array(["v10", "v2", "v1", "s11", "s3"])
+    np.testing.assert_array_equal(session_order(subject, session), [2, 1, 0, 4, 3])

@@ -256,3 +256,36 @@ def test_open_set_dir_weights_equal_repeated_probes():
         non_mated_weights=weights[~mated],
     )
     assert got == pytest.approx(expected)
+
+
+def test_ranks_count_ties_against_the_probe():
+    # probe "a" ties with "b" at 0.5: it is not first; probe "c" ties with both others
+    scores = np.array([[0.5, 0.5, 0.1], [0.3, 0.3, 0.3]])
+    ranks = genuine_ranks(scores, np.array(["a", "b", "c"]), np.array(["a", "c"]))
+    np.testing.assert_array_equal(ranks, [2, 3])
+
+
+def test_a_collapsed_embedder_scores_no_better_than_chance():
+    """An embedder mapping everyone to one point: every score equal. Before ties counted
+    against the probe, it scored rank-1 = rank-5 = 100% at AUC 0.5."""
+    people = np.arange(20)
+    probes = np.repeat(people, 3)
+    scores = np.full((probes.size, people.size), 0.7)
+    ranks = genuine_ranks(scores, people, probes)
+    chance = 1 / people.size
+    assert cmc(ranks)[0] <= chance and cmc(ranks, max_rank=5)[4] <= 5 * chance
+    templates = np.repeat(people, 2)  # two templates per person, 40 in all
+    tied = np.full((probes.size, templates.size), 0.7)
+    # each probe's two templates come last among the 40 equal scores
+    expected = (1 / 39 + 2 / 40) / 2
+    assert mean_average_precision(tied, templates, probes) == pytest.approx(expected)
+
+
+def test_map_counts_ties_against_the_probe():
+    # the relevant template ties with an irrelevant one at the top: it ranks second
+    scores = np.array([[0.9, 0.9, 0.1]])
+    assert mean_average_precision(scores, np.array(["a", "b", "c"]), np.array(["a"])) == (
+        pytest.approx(1 / 2)
+    )
+    swapped = mean_average_precision(scores, np.array(["b", "a", "c"]), np.array(["a"]))
+    assert swapped == pytest.approx(1 / 2)  # gallery order does not matter
