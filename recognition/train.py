@@ -444,6 +444,25 @@ def _offset(progress: Progress | None, before: int, total: int) -> Progress | No
     return lambda done, _: progress(before + done, total)
 
 
+def initialise_from(model: EmbeddingModel, run: Path) -> None:
+    """Load a trained run's embedding model into ``model``, for fine-tuning.
+
+    The two must agree on everything that shapes the weights (modality, backbone,
+    width, size, embedding size, fusion), or the run is refused naming its file. The
+    input scale stays the one fitted to the new maps, so their statistics are normalised
+    as the pretrained weights expect; the margin head starts afresh, since the new run's
+    people are others.
+    """
+    weights = run / MODEL_FILE
+    if not weights.is_file():
+        raise InputError(run, f"no {MODEL_FILE} to start from; --init names a trained run")
+    tensors, _ = load_tensors(weights)
+    state = model.state_dict()
+    check_tensors(weights, tensors, state, against="this run's modality and model settings")
+    tensors["input_scale"] = state["input_scale"]
+    model.load_state_dict(tensors)
+
+
 def train_run(
     maps_path: str | Path,
     run_dir: str | Path,
@@ -456,6 +475,7 @@ def train_run(
     callback: Callback | None = None,
     progress: Progress | None = None,
     stop_after: int | None = None,
+    init: str | Path | None = None,
 ) -> list[dict]:
     """Train (or continue) the run in ``run_dir`` on ``maps_path``; return the log rows.
 
@@ -463,7 +483,8 @@ def train_run(
     files. ``stop_after`` ends this call after that many epochs (the run stays
     resumable), which is how an interrupted run is simulated. ``progress(done, total)``
     counts the batches this call trains; ``callback`` gets ``("start", info)`` once and
-    ``("epoch", log row)`` after each epoch (epoch 0 included).
+    ``("epoch", log row)`` after each epoch (epoch 0 included). ``init`` names a trained
+    run whose embedding model a new run starts from (:func:`initialise_from`).
     """
     run = Path(run_dir)
     inputs = [Path(maps_path)] + ([Path(split_file)] if split_file is not None else [])
@@ -474,6 +495,8 @@ def train_run(
     train_people, val_people = _split(run, data, config, resume, split_file)
     train_idx, val_idx = split_indices(data.subjects, train_people, val_people)
     trainer = Trainer(config, data.subset(train_idx), data.subset(val_idx), device=device)
+    if init is not None and not resume:
+        initialise_from(trainer.model, Path(init))
     log = run / LOG_FILE
     if resume:
         tensors, meta = load_tensors(run / CHECKPOINT_FILE)

@@ -57,6 +57,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     target.add_argument("--out", "-o", type=Path, metavar="RUN", help="new run folder")
     target.add_argument("--resume", type=Path, metavar="RUN", help="continue this run")
     parser.add_argument(
+        "--init",
+        type=Path,
+        metavar="RUN",
+        help="start a new run from this trained run's weights (fine-tuning; the same "
+        "modality and model settings); its margin head is not reused",
+    )
+    parser.add_argument(
         "--overwrite",
         action="store_true",
         help="with --out: replace an earlier run there, or write into a folder holding files",
@@ -153,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
     resume = args.resume is not None
     if resume and args.overwrite:
         raise ConfigError("--overwrite is for a new run (--out); --resume keeps its run")
+    if resume and args.init is not None:
+        raise ConfigError("--init is for a new run (--out); --resume continues its own")
     config = None if resume else config_for_maps(args.maps, **_settings(args))
     run_dir = args.resume if resume else args.out
     with progress_bar("train", "batch") as progress:
@@ -166,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             callback=_report,
             progress=progress,
+            init=args.init,
         )
     print(f"wrote {run_dir}/ (model.safetensors, config.json, log.jsonl)")
     return 0

@@ -96,3 +96,29 @@ def test_a_used_run_folder_is_not_overwritten(maps_path, tmp_path):
 def test_maps_of_another_size_are_a_config_error(maps_path, tmp_path):
     with pytest.raises(ConfigError, match="--size 32"):
         train_run(maps_path, tmp_path / "run", tiny_config(size=64), device="cpu")
+
+
+def test_init_starts_a_new_run_from_a_trained_runs_embedding_model(maps_path, tmp_path):
+    """--init: the untrained log row (epoch 0) of the fine-tuned run already scores as
+    the pretrained model does, far above a fresh start; only the input scale (refitted)
+    and the margin head (new people) are its own."""
+    pretrained = tmp_path / "pretrained"
+    config = tiny_config(epochs=10, optimizer="adamw", lr=2e-3, weight_decay=0.05)
+    rows = train_run(maps_path, pretrained, config, device="cpu")
+    fresh = train_run(maps_path, tmp_path / "fresh", tiny_config(epochs=1), device="cpu")
+    tuned = train_run(
+        maps_path, tmp_path / "tuned", tiny_config(epochs=1), device="cpu", init=pretrained
+    )
+    assert tuned[0]["val_auc"] == pytest.approx(rows[-1]["val_auc"], abs=1e-6)
+    assert tuned[0]["val_auc"] > fresh[0]["val_auc"] + 0.05
+
+
+def test_init_from_a_run_of_other_settings_is_refused_naming_its_weights(maps_path, tmp_path):
+    pretrained = tmp_path / "pretrained"
+    train_run(maps_path, pretrained, tiny_config(epochs=1), device="cpu")
+    with pytest.raises(InputError, match=r"pretrained/model\.safetensors"):
+        train_run(
+            maps_path, tmp_path / "wide", tiny_config(width=0.5), device="cpu", init=pretrained
+        )
+    with pytest.raises(InputError, match="--init names a trained run"):
+        train_run(maps_path, tmp_path / "x", tiny_config(), device="cpu", init=tmp_path / "none")
