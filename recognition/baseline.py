@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from photostereo.maps_file import MapsFile
+from photostereo.maps_file import CHANNELS, MapsFile
 
 
 def pixel_embeddings(maps: MapsFile, modality: str, rows: np.ndarray) -> np.ndarray:
-    """(n, D) unit rows: the ``rows``' maps of ``modality``, each channel centred over
-    the common face (pixels that are face in at least half of them), concatenated."""
+    """(n, D) unit rows: the ``rows``' maps of ``modality`` over the common face (pixels
+    that are face in at least half of them), each channel centred and each modality of a
+    ``+`` join scaled to unit norm before they are concatenated, so that depth's larger
+    numbers do not drown the normals and albedo beside it."""
     values = np.nan_to_num(maps.read(modality, rows).astype(np.float64))
     common = maps.mask(rows).reshape(len(rows), maps.size, maps.size).mean(axis=0) >= 0.5
     picked = values[:, :, common]
     picked -= picked.mean(axis=2, keepdims=True)
-    flat = picked.reshape(len(rows), -1)
-    return flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
+    ends = np.cumsum([CHANNELS[name] for name in modality.split("+")])[:-1]
+    blocks = [b.reshape(len(rows), -1) for b in np.split(picked, ends, axis=1)]
+    flat = np.concatenate([_unit_rows(b) for b in blocks], axis=1)
+    return _unit_rows(flat)
+
+
+def _unit_rows(a: np.ndarray) -> np.ndarray:
+    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)

@@ -59,3 +59,19 @@ def test_albedo_beats_the_photograph_without_any_training(maps_path):
     photo_auc, photo_rank1 = floor(maps_path, "image")
     assert albedo_rank1 >= 0.95 and albedo_rank1 > photo_rank1
     assert albedo_auc > photo_auc
+
+
+def test_joined_modalities_weigh_equally_in_the_floor(tmp_path):
+    """Each modality of a join is scaled to unit norm before concatenation: depth, in
+    pixels, would otherwise outweigh unit normals and albedo by orders of magnitude."""
+    from tests.recognition.ground_truth_maps import write_ground_truth_maps
+
+    path = tmp_path / "maps.h5"
+    write_ground_truth_maps(path, subjects=3, sessions=2, size=32, seed=1)
+    with MapsFile(path) as maps:
+        rows = np.arange(len(maps))
+        joined = pixel_embeddings(maps, "normal+depth", rows)
+        normal = pixel_embeddings(maps, "normal", rows)
+    np.testing.assert_allclose(np.linalg.norm(joined, axis=1), 1.0)
+    half = normal.shape[1]
+    np.testing.assert_allclose(joined[:, :half] * np.sqrt(2), normal, atol=1e-12)
