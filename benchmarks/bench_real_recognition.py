@@ -19,7 +19,12 @@ both scored by ``gallery.evaluation.evaluate``: verification over all held-out p
 session enrolled and every differently lit session a probe (rank-1). Mean and spread
 (population standard deviation) over the folds.
 
+With ``--synthetic RUN`` (a run trained on synthetic people only, such as the demo's),
+two more rows: that run applied as it is (the domain gap) and fine-tuned from it
+(``train_run(init=RUN)``) on each fold's training people.
+
 Usage: python benchmarks/bench_real_recognition.py [--folds 2] [--epochs 30] [--width 0.25]
+[--synthetic psface-demo/run]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +46,7 @@ from photostereo.preprocess import PreprocessConfig
 from photostereo.realdata.export import export_sessions
 from photostereo.realdata.runner import load_protocol
 from recognition.baseline import pixel_embeddings
-from recognition.config import TrainConfig
+from recognition.config import TrainConfig, load_config
 from recognition.embed import load_embedder
 from recognition.train import train_run
 
@@ -71,25 +77,39 @@ def figures(embeddings: np.ndarray, subject: np.ndarray, session: np.ndarray) ->
 
 
 def run_fold(maps_path: Path, work: Path, held_out: list[str], args) -> dict:
-    """{modality: {"trained": figures, "free": figures}} for one fold."""
+    """{row name: {"trained": figures, "free": figures}} for one fold: one row per
+    modality, and with ``--synthetic RUN`` two more, that run alone (trained on synthetic
+    people only: the domain gap) and that run fine-tuned here (``--init``)."""
     with MapsFile(maps_path) as maps:
         subject, session = maps.labels()
     rows = np.flatnonzero(np.isin(subject, held_out))
     split = work / "split.json"
     train = sorted(set(map(str, subject)) - set(held_out))
     split.write_text(json.dumps({"train": train, "val": held_out}), encoding="utf-8")
-    out = {}
+    plans: list[tuple[str, str, Path | None, TrainConfig | None]] = []
     for modality in args.modalities:
         config = TrainConfig(
             modality=modality, width=args.width, epochs=args.epochs, size=SIZE, seed=args.seed
         )
-        run = work / f"run-{modality}"
-        train_run(maps_path, run, config, split_file=split, device="cpu", overwrite=True)
+        plans.append((modality, modality, None, config))
+    if args.synthetic is not None:
+        pretrained = load_config(args.synthetic / "config.json")
+        modality = pretrained.modality
+        tuned = replace(pretrained, epochs=args.epochs, seed=args.seed)
+        plans.append((f"{modality} (synthetic only)", modality, None, None))
+        plans.append((f"{modality} (synthetic, fine-tuned)", modality, args.synthetic, tuned))
+    out = {}
+    for name, modality, init, config in plans:
+        run = args.synthetic if config is None else work / f"run-{len(out)}"
+        if config is not None:
+            train_run(
+                maps_path, run, config, split_file=split, device="cpu", overwrite=True, init=init
+            )
         embedder = load_embedder(run, device="cpu")
         with MapsFile(maps_path) as maps:
             embeddings, _ = embedder.embed_file(maps, rows)
             free = pixel_embeddings(maps, modality, rows)
-        out[modality] = {
+        out[name] = {
             "trained": figures(embeddings, subject[rows], session[rows]),
             "free": figures(free, subject[rows], session[rows]),
         }
@@ -103,13 +123,13 @@ def _summary(values: list[float | None]) -> str:
     return f"{np.mean(finite):.3f} +-{np.std(finite):.3f}"
 
 
-def report_table(results: list[dict], modalities: list[str]) -> str:
+def report_table(results: list[dict], names: list[str]) -> str:
     header = [
         "modality", "trained AUC", "trained EER", "trained TAR@1e-2", "trained rank-1",
         "NN AUC", "NN rank-1",
     ]  # fmt: skip
     rows = []
-    for m in modalities:
+    for m in names:
         trained = [fold[m]["trained"] for fold in results]
         free = [fold[m]["free"] for fold in results]
         rows.append([
@@ -132,6 +152,13 @@ def main() -> None:
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--modalities", nargs="+", default=list(MODALITIES))
+    parser.add_argument(
+        "--synthetic",
+        type=Path,
+        metavar="RUN",
+        help="a run trained on synthetic people only (e.g. psface-demo/run after make demo): "
+        "score it here as it is, and fine-tuned from it (64 px, its own settings)",
+    )
     parser.add_argument("--json", type=Path, help="also write the per-fold figures here")
     args = parser.parse_args()
     if not args.data.is_dir():
@@ -157,7 +184,7 @@ def main() -> None:
         f"{SIZE} px; gallery: each person's front four-light session"
     )
     print()
-    print(report_table(results, args.modalities))
+    print(report_table(results, list(results[0])))
     print(f"\nmean +- spread over folds; total {time.perf_counter() - start:.0f} s")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
