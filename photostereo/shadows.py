@@ -177,17 +177,19 @@ def solve_shadow_aware(
             b[:, suspects[moved]] = hypotheses[chosen[moved], :, moved].T
             how[suspects[moved]] = HOW["cast shadow"]
             lit_count[suspects[moved]] -= 1
-            _refresh_residual(residual, stack, s, b, suspects[moved], chosen[moved] - 1)
-        # a cast-shadow pixel's prior is extrapolated from outside the shadow: keep its fit
-        cols = cols[np.isfinite(prior[0, cols]) & (how[cols] != HOW["cast shadow"])]
+            others = np.arange(len(s))[:, None] != chosen[moved] - 1
+            residual[suspects[moved]] = _rms_residual(stack, s, b, suspects[moved], others)
+        # a cast-shadow pixel's prior is extrapolated from outside the shadow: keep its fit;
+        # without a pull (an exact or three-light session) step 5 would refit to the same b
+        pulled = starved[cols] | ((pull > 0) & (how[cols] != HOW["cast shadow"]))
+        cols = cols[np.isfinite(prior[0, cols]) & pulled]
         used = _lit(stack[:, cols], usable[:, cols], *thresholds[1:])
         light_weight = float(np.mean(np.sum(s * s, axis=1))) / 3.0
         weight = light_weight * np.where(starved[cols], prior_weight, pull)
         fitted, ok = weighted_fit(s, stack[:, cols], used, prior=(weight, prior[:, cols]))
         b[:, cols] = np.where(ok, fitted, b[:, cols])
         how[cols[ok & starved[cols]]] = HOW["neighbours"]
-        r = np.where(used, stack[:, cols] - s @ b[:, cols], 0.0)
-        residual[cols] = np.sqrt((r * r).sum(axis=0) / np.maximum(used.sum(axis=0), 1))
+        residual[cols] = _rms_residual(stack, s, b, cols, used)
     used_count = np.where(how == HOW["plain"], usable.sum(axis=0), lit_count)
     return _result(b, how, used_count, residual, requested)
 
@@ -201,13 +203,12 @@ def _misfit(residual: np.ndarray, b: np.ndarray, every_light: np.ndarray, k: int
     return float(np.median(residual[every_light][albedo > 0] / albedo[albedo > 0]))
 
 
-def _refresh_residual(
-    residual: np.ndarray, stack: np.ndarray, s: np.ndarray, b: np.ndarray, cols, dropped
-) -> None:
-    """RMS residual of the ``cols`` pixels over every light but their ``dropped`` one."""
-    used = np.arange(len(s))[:, None] != dropped
+def _rms_residual(
+    stack: np.ndarray, s: np.ndarray, b: np.ndarray, cols: np.ndarray | slice, used: np.ndarray
+) -> np.ndarray:
+    """RMS of I - S b over the ``used`` observations of the ``cols`` pixels."""
     r = np.where(used, stack[:, cols] - s @ b[:, cols], 0.0)
-    residual[cols] = np.sqrt((r * r).sum(axis=0) / used.sum(axis=0))
+    return np.sqrt((r * r).sum(axis=0) / np.maximum(used.sum(axis=0), 1))
 
 
 def first_fit_numpy(
@@ -230,9 +231,7 @@ def first_fit_numpy(
     how = np.where(well, HOW["all lights"], HOW["plain"])
     how = np.where(well & (lit_count < usable.sum(axis=0)), HOW["shadows dropped"], how)
     b = np.where(well, b_lit, b_all)
-    used = np.where(well, lit, usable)
-    r = np.where(used, stack - s @ b, 0.0)
-    residual = np.sqrt((r * r).sum(axis=0) / np.maximum(used.sum(axis=0), 1))
+    residual = _rms_residual(stack, s, b, slice(None), np.where(well, lit, usable))
     return b, how.astype(np.uint8), lit_count, residual
 
 
@@ -332,9 +331,8 @@ def _closest_to_prior(hypotheses: np.ndarray, prior: np.ndarray) -> np.ndarray:
     the prior's (3, n): 0, plain, where no prior reaches and on ties."""
     unit = hypotheses / np.linalg.norm(hypotheses, axis=1, keepdims=True)
     cosine = np.einsum("hcn,cn->hn", unit, prior / np.linalg.norm(prior, axis=0))
-    cosine = np.where(np.isfinite(cosine), cosine, -np.inf)
-    cosine[0] = np.where(np.isfinite(cosine[0]), cosine[0], 2.0)
-    return np.argmax(cosine, axis=0)
+    closest = np.argmax(np.where(np.isnan(cosine), -np.inf, cosine), axis=0)
+    return np.where(np.isfinite(prior[0]), closest, 0)
 
 
 def _usable(stack: np.ndarray, valid: np.ndarray | None, saturation: float) -> np.ndarray:
