@@ -6,7 +6,6 @@ import argparse
 import os
 import shutil
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from psbase.atomic import write_atomically
 from psbase.errors import InputError
 from psbase.outputs import make_folders
 from psface.options import integer, non_negative_int, number
+from psface.readers import maps_and_models
 
 HELP = "the whole pipeline on synthetic people: synth, preprocess, train, evaluate"
 DESCRIPTION = """\
@@ -93,12 +93,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gallery.runs import evaluate_runs
     from photostereo.batch import run_preprocess
-    from photostereo.maps_file import MapsFile
     from photostereo.preprocess import PreprocessConfig
     from psface.plots import write_plots
     from psface.progress import progress_bar
     from recognition.config import TrainConfig
-    from recognition.embed import load_embedder
     from recognition.train import train_run
     from synthetic_faces.generate import SynthConfig, generate
 
@@ -141,8 +139,7 @@ def run(args: argparse.Namespace) -> int:
         out / "maps.h5",
         [out / "run"],
         out / "report",
-        open_maps=MapsFile,
-        load_model=partial(load_embedder, device="cpu"),
+        **maps_and_models("cpu"),
     )
     write_plots(report.folder, report.names, report.curves)
     print()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from functools import partial
 from pathlib import Path
 
 from psface.options import number, positive_int
+from psface.readers import maps_and_models
 
 HELP = "add people from a maps file to a gallery of templates"
 DESCRIPTION = """\
@@ -65,15 +65,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gallery.enrolment import enroll_maps
-    from photostereo.maps_file import MapsFile
-    from recognition.embed import load_embedder
 
     result = enroll_maps(
         args.maps,
         args.gallery,
         args.model,
-        open_maps=MapsFile,
-        load_model=partial(load_embedder, device=args.device),
+        **maps_and_models(args.device),
         people=args.subject,
         earliest=args.earliest,
         batch_size=args.batch_size,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from functools import partial
 from pathlib import Path
 
 from psface.options import integer, non_negative_int, positive_int
+from psface.readers import maps_and_models
 
 HELP = "measure models on held-out people: ROC, EER, TAR@FAR, rank-1, CMC, mAP"
 DESCRIPTION = """\
@@ -70,10 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gallery.runs import evaluate_runs
-    from photostereo.maps_file import MapsFile
     from psbase.outputs import output_folder
     from psface.plots import write_plots
-    from recognition.embed import load_embedder, model_files
+    from recognition.embed import model_files
 
     inputs = [args.maps, *(f for m in args.model for f in model_files(m))]
     with output_folder(args.out, overwrite=args.overwrite, inputs=inputs):
@@ -81,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
             args.maps,
             [Path(m) for m in args.model],
             args.out,
-            open_maps=MapsFile,
-            load_model=partial(load_embedder, device=args.device),
+            **maps_and_models(args.device),
             enrol_sessions=args.enrol_sessions,
             bootstrap=args.bootstrap,
             all_people=args.all_people,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from functools import partial
 from pathlib import Path
 
 from psface.commands.enroll import add_model_args
 from psface.options import integer, number
+from psface.readers import maps_and_models
 
 HELP = "search a gallery: ranked candidates for each session (1:N)"
 DESCRIPTION = """\
@@ -56,15 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gallery.identify import identify_maps
-    from photostereo.maps_file import MapsFile
-    from recognition.embed import load_embedder
 
     answers = identify_maps(
         args.maps,
         args.gallery,
         args.model,
-        open_maps=MapsFile,
-        load_model=partial(load_embedder, device=args.device),
+        **maps_and_models(args.device),
         top=args.top,
         threshold=args.threshold,
         per_session=args.per_session,

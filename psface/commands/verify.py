@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from functools import partial
 from pathlib import Path
 
 from psface.commands.enroll import add_model_args
 from psface.options import number
+from psface.readers import maps_and_models
 
 HELP = "compare two sessions: score and same/different decision (1:1)"
 DESCRIPTION = """\
@@ -54,15 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gallery.verify import verify_samples
-    from photostereo.maps_file import MapsFile
-    from recognition.embed import load_embedder
 
     verdict = verify_samples(
         args.a,
         args.b,
         args.model,
-        open_maps=MapsFile,
-        load_model=partial(load_embedder, device=args.device),
+        **maps_and_models(args.device),
         maps=args.maps,
         threshold=args.threshold,
         far=args.far,
