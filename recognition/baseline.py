@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from photostereo.maps_file import CHANNELS, MapsFile
+from photostereo.realdata.metrics import centred_unit_rows
 
 
 def pixel_embeddings(maps: MapsFile, modality: str, rows: np.ndarray) -> np.ndarray:
@@ -19,13 +20,7 @@ def pixel_embeddings(maps: MapsFile, modality: str, rows: np.ndarray) -> np.ndar
     numbers do not drown the normals and albedo beside it."""
     values = np.nan_to_num(maps.read(modality, rows).astype(np.float64))
     common = maps.mask(rows).reshape(len(rows), maps.size, maps.size).mean(axis=0) >= 0.5
-    picked = values[:, :, common]
-    picked -= picked.mean(axis=2, keepdims=True)
     ends = np.cumsum([CHANNELS[name] for name in modality.split("+")])[:-1]
-    blocks = [b.reshape(len(rows), -1) for b in np.split(picked, ends, axis=1)]
-    flat = np.concatenate([_unit_rows(b) for b in blocks], axis=1)
-    return _unit_rows(flat)
-
-
-def _unit_rows(a: np.ndarray) -> np.ndarray:
-    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    blocks = np.split(values[:, :, common], ends, axis=1)
+    joined = np.concatenate([centred_unit_rows(block) for block in blocks], axis=1)
+    return joined / np.maximum(np.linalg.norm(joined, axis=1, keepdims=True), 1e-12)

@@ -128,9 +128,16 @@ def recognition_vector(small_map: np.ndarray, mask: np.ndarray) -> np.ndarray:
     the result is divided by its L2 norm (a zero vector stays zero).
     """
     values = np.asarray(small_map, np.float64)[..., np.asarray(mask, bool)]
-    centred = (values - values.mean(axis=-1, keepdims=True)).ravel()
-    norm = np.linalg.norm(centred)
-    return centred / norm if norm > 0 else centred
+    return centred_unit_rows(values.reshape(1, -1, values.shape[-1]))[0]
+
+
+def centred_unit_rows(values: np.ndarray) -> np.ndarray:
+    """(n, C * P) unit rows from (n, C, P): each channel centred over its P values, the
+    channels concatenated, each row divided by its L2 norm (a zero row stays zero)."""
+    centred = values - values.mean(axis=-1, keepdims=True)
+    flat = centred.reshape(len(values), -1)
+    norm = np.linalg.norm(flat, axis=1, keepdims=True)
+    return np.divide(flat, norm, out=np.zeros_like(flat), where=norm > 0)
 
 
 def rank1(
