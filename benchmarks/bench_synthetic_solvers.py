@@ -46,7 +46,7 @@ import numpy as np
 from tables import by_key_table, ratio, table
 
 from photostereo.lights import from_zenith_azimuth
-from photostereo.realdata.metrics import unsolved_fraction
+from photostereo.realdata.metrics import angular_error_deg, unsolved_fraction
 from photostereo.realdata.protocol import RING_AZIMUTHS, RING_ZENITHS, light_directions
 from photostereo.realdata.runner import BASELINE, warm_up
 from photostereo.response import parse_response, to_linear
@@ -108,11 +108,6 @@ def rig_file(folder: Path, name: str, directions: np.ndarray) -> str:
     spec = {"name": name, "convention": "vector", "lights": np.asarray(directions).tolist()}
     path.write_text(json.dumps(spec), encoding="utf-8")
     return str(path)
-
-
-def angular_error_deg(normals: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Angle in degrees between unit normals (..., 3): arccos of the clipped dot product."""
-    return np.degrees(np.arccos(np.clip(np.einsum("...c,...c->...", normals, truth), -1.0, 1.0)))
 
 
 def captures(visit: RenderedVisit, *, bits: int = 8, undecoded: bool = False) -> np.ndarray:
