@@ -19,12 +19,7 @@ Three choices keep the loop vectorised (SIMD across pixels):
 Parallel regions take tuples of at most 100 values, so rigs of more than 32 lights take
 the NumPy path (they are slow to capture anyway, and small).
 
-The shadow solver's first pass (:func:`shadow`) decides per pixel which lights to
-trust; what it does with a given set of lit lights is the same for every pixel, so it
-reads the decision and the solution operator from tables over all 2^k subsets, built
-once per call by :func:`photostereo.shadows.subset_tables` with the NumPy definition's
-own functions, and its decisions are the definition's by construction (rigs of up to
-:data:`MAX_SUBSET_LIGHTS` lights; larger ones take the NumPy path).
+The shadow-aware solver's passes are in :mod:`photostereo._shadow_kernels`.
 """
 
 from __future__ import annotations
@@ -82,75 +77,5 @@ def plain(k: int):
                 r = stack[i, j] - s
                 rss += r * r
             _store(out, j, bx, by, bz, np.sqrt(rss * inverse_k), np.float32(k), requested[j])
-
-    return kernel
-
-
-#: Largest rig the shadow kernel takes: it looks each pixel's set of lit lights up in
-#: tables of all 2^k subsets, built once per call.
-MAX_SUBSET_LIGHTS = 12
-
-
-@cache
-def shadow(k: int):
-    """Steps 1 and 2 of :func:`photostereo.shadows.solve_shadow_aware` for ``k`` lights.
-
-    Call as ``kernel(stack, valid, thresholds, lit_ok, pinv, lights, b, how, lit_count,
-    residual)``: ``valid`` (K, P) bool or (0, 0) for all valid, ``thresholds``
-    (saturation, dark level, relative shadow), and per subset of the lights, indexed
-    by the bit mask of its members: ``lit_ok`` (2^k,) whether a pixel whose lit lights
-    are that subset may be solved from them alone, and ``pinv`` (2^k, 3, k) the
-    subset's least-squares solution operator (zero columns for the lights outside it,
-    all zero where the subset does not determine b). ``lights`` is S (k, 3). Fills b
-    (3, P) float64, ``how`` (P,) with the codes of ``shadows.HOW`` (1, 2 or 4),
-    ``lit_count`` (P,) and the RMS ``residual`` (P,) over the observations used. The
-    per-subset decisions come from the tables, so they are the NumPy definition's;
-    the comparisons with the thresholds run in float64 without fastmath.
-    """
-
-    @numba.njit(**{**_JIT, "fastmath": False})
-    def kernel(stack, valid, thresholds, lit_ok, pinv, lights, b, how, lit_count, residual):
-        saturation, dark_level, relative_shadow = thresholds
-        has_valid = valid.shape[0] > 0
-        for j in numba.prange(stack.shape[1]):
-            brightest = 0.0
-            usable = 0
-            for i in range(k):
-                v = np.float64(stack[i, j])
-                if v < saturation and (not has_valid or valid[i, j]):
-                    usable |= 1 << i
-                    brightest = max(brightest, v)
-            floor = max(dark_level, relative_shadow * brightest)
-            lit = 0
-            n_lit = 0
-            for i in range(k):
-                if (usable >> i) & 1 and np.float64(stack[i, j]) > floor:
-                    lit |= 1 << i
-                    n_lit += 1
-            lit_count[j] = n_lit
-            if lit_ok[lit]:
-                used = lit
-                how[j] = 1 if lit == usable else 2
-            else:
-                used = usable
-                how[j] = 4
-            bx = by = bz = 0.0
-            for i in range(k):
-                v = np.float64(stack[i, j])
-                bx += pinv[used, 0, i] * v
-                by += pinv[used, 1, i] * v
-                bz += pinv[used, 2, i] * v
-            b[0, j], b[1, j], b[2, j] = bx, by, bz
-            rss = 0.0
-            for i in range(k):
-                if (used >> i) & 1:
-                    r = np.float64(stack[i, j]) - (
-                        lights[i, 0] * bx + lights[i, 1] * by + lights[i, 2] * bz
-                    )
-                    rss += r * r
-            n_used = 0
-            for i in range(k):
-                n_used += (used >> i) & 1
-            residual[j] = np.sqrt(rss / max(n_used, 1))
 
     return kernel

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from photostereo.shadows import weighted_fit
+from photostereo.lambert_fit import weighted_fit
 from photostereo.solver_common import MIN_OBSERVATIONS, PhotometricResult, prepare_inputs
 
 #: Relative determinant below which robust treats a pixel's weighted lights as coplanar.

@@ -8,6 +8,16 @@ import numpy as np
 
 #: A pixel needs this many usable observations to determine b = rho n.
 MIN_OBSERVATIONS = 3
+#: Codes of :attr:`PhotometricResult.how`: which step of the shadow-aware solver
+#: (:mod:`photostereo.shadows`) solved a pixel.
+HOW = {
+    "unsolved": 0,
+    "all lights": 1,
+    "shadows dropped": 2,
+    "neighbours": 3,
+    "plain": 4,
+    "cast shadow": 5,
+}
 
 
 @dataclass(frozen=True)
@@ -32,7 +42,7 @@ class PhotometricResult:
         usable lights too close to coplanar. Reported, never invented.
     how : (H, W) uint8, optional
         How each pixel was solved, where the solver says (codes in
-        :data:`photostereo.shadows.HOW`: 0 unsolved, 1 every usable light, 2 a shadowed
+        :data:`HOW`: 0 unsolved, 1 every usable light, 2 a shadowed
         light dropped, 3 from fewer than three lights with its neighbours' help, 4 plain
         least squares, 5 one light left out as cast-shadowed, chosen by the neighbours).
     notes : tuple of str

@@ -19,8 +19,9 @@ solvers differ only in which observations they trust and how much:
 
 ``plain`` runs as a fused compiled kernel (:mod:`photostereo._kernels`) that reads each
 capture once, on every core; :mod:`photostereo.reference_solvers` states the same
-arithmetic as vectorised NumPy, and the tests hold the two together. ``shadow`` and
-``robust`` are vectorised NumPy.
+arithmetic as vectorised NumPy, and the tests hold the two together. ``shadow`` runs
+as two compiled passes (:mod:`photostereo._shadow_kernels`) held to
+:mod:`photostereo.shadow_steps` the same way; ``robust`` is vectorised NumPy.
 
 Every solver takes ``valid`` (K, H, W) bool: observations that may not be used at all
 (saturated in the raw capture, outside the frame after alignment).
@@ -35,7 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from photostereo import _kernels, reference_solvers, shadows
+from photostereo import _kernels, reference_solvers
+from photostereo.lambert_fit import weighted_fit
 from photostereo.reference_solvers import solve_robust
 from photostereo.shadows import solve_shadow_aware
 from photostereo.solver_common import MIN_OBSERVATIONS, PhotometricResult, prepare_inputs
@@ -115,7 +117,7 @@ def _without_invalid(
     usable = np.asarray(valid, bool).reshape(stack.shape)
     cols = np.flatnonzero(requested.reshape(-1) & ~usable.all(axis=0))
     s = lights.astype(np.float64)
-    b, ok = shadows.weighted_fit(s, stack[:, cols], usable[:, cols])
+    b, ok = weighted_fit(s, stack[:, cols], usable[:, cols])
     ok &= usable[:, cols].sum(axis=0) >= MIN_OBSERVATIONS
     rho = np.sqrt((b * b).sum(axis=0))
     ok &= rho > 1e-8

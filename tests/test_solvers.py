@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from photostereo import reference_solvers, shadows, solvers
+from photostereo import _shadow_kernels, reference_solvers, shadow_steps, shadows, solvers
+from photostereo.lambert_fit import weighted_fit
 from photostereo.lights import from_zenith_azimuth
 from photostereo.shadows import HOW
 from photostereo.solvers import (
@@ -278,27 +279,67 @@ def test_invalid_observations_are_never_used(method):
         assert angular_error_deg(fooled.normals, normals, hit) > 2.0
 
 
-@pytest.mark.parametrize("n_lights", [3, 4, 8])
-@pytest.mark.parametrize("with_valid", [False, True])
-def test_compiled_shadow_steps_match_the_numpy_definition_on_every_pixel(n_lights, with_valid):
+def shadow_scene(n_lights: int, with_valid: bool) -> tuple:
+    """A sphere under a steep rig with noise, a cast-shadow-like dark patch, clipped
+    highlights and (optionally) observations marked invalid: every step's branch."""
     normals, mask = sphere(128)
     directions = rig(n_lights, zenith=55.0)
     images = render(normals, albedo_map(mask.shape), directions, noise=0.01)
     images[:, 40:60, 40:60] *= 0.3
+    images[0, 70:90, 30:50] *= 0.5  # one light darkened: a cast shadow to suspect
+    images[2:, 90:100, 60:80] = 0.0  # two lights left: solved with the neighbours
     images = np.minimum(images, 0.9)  # some saturated observations
     valid = None
     if with_valid:
         valid = np.random.default_rng(3).random(images.shape) > 0.05
+    mask[:, :6] = False  # pixels not asked for
+    crop = (slice(None), slice(0, 127), slice(0, 125))  # odd sizes: blocks past the edge
+    return images[crop], directions, mask[crop[1:]], None if valid is None else valid[crop]
+
+
+@pytest.mark.parametrize("n_lights", [3, 4, 8])
+@pytest.mark.parametrize("with_valid", [False, True])
+def test_compiled_first_pass_matches_the_numpy_definition_on_every_pixel(n_lights, with_valid):
+    images, directions, mask, valid = shadow_scene(n_lights, with_valid)
     s = directions.astype(np.float64)
     thresholds = (0.9, 0.01, 0.05, 8.0)
     stack = images.reshape(n_lights, -1)
-    fast = shadows.first_fit_compiled(stack, s, valid, thresholds)
-    slow = shadows.first_fit_numpy(stack, s, valid, thresholds)
-    np.testing.assert_array_equal(fast[1], slow[1])  # how: the same decision everywhere
-    np.testing.assert_array_equal(fast[2], slow[2])  # lit observations
-    np.testing.assert_allclose(fast[0], slow[0], rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(fast[3], slow[3], rtol=1e-5, atol=1e-9)
-    assert len(set(fast[1].tolist())) >= 2  # the scene reaches more than one branch
+    cast = shadow_steps.CastShadowTest.for_lights(s, 0.3, 8.0)
+    requested = mask.reshape(-1)
+    fast = shadows.first_pass_compiled(stack, s, valid, requested, thresholds, cast)
+    slow = shadow_steps.first_pass_numpy(stack, s, valid, requested, thresholds, cast)
+    np.testing.assert_array_equal(fast.how, slow.how)  # the same decision everywhere
+    np.testing.assert_array_equal(fast.lit_count, slow.lit_count)
+    np.testing.assert_array_equal(fast.suspect_cols, slow.suspect_cols)
+    np.testing.assert_array_equal(fast.suspect_sets, slow.suspect_sets)
+    bits = 1 << np.arange(n_lights)[:, None]
+    np.testing.assert_array_equal((fast.lit & bits) > 0, slow.lit)
+    np.testing.assert_array_equal((fast.usable & bits) > 0, slow.usable)
+    np.testing.assert_allclose(fast.b, slow.b, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(fast.residual, slow.residual, rtol=1e-5, atol=1e-9)
+    assert len(set(fast.how.tolist())) >= 3  # outside, and more than one branch inside
+    assert n_lights < 4 or fast.suspect_cols.size > 20
+
+
+@pytest.mark.parametrize("n_lights", [3, 4, 6, 8])
+@pytest.mark.parametrize("with_valid", [False, True])
+def test_compiled_solver_matches_the_numpy_definition_on_every_pixel(
+    monkeypatch, n_lights, with_valid
+):
+    """Both passes and the prior between them: the same step solves every pixel, and the
+    maps agree to float32 rounding."""
+    images, directions, mask, valid = shadow_scene(n_lights, with_valid)
+    fast = solve_shadow_aware(images, directions, mask=mask, valid=valid, saturation=0.9)
+    monkeypatch.setattr(_shadow_kernels, "MAX_SUBSET_LIGHTS", 0)
+    slow = solve_shadow_aware(images, directions, mask=mask, valid=valid, saturation=0.9)
+    np.testing.assert_array_equal(fast.how, slow.how)
+    np.testing.assert_array_equal(fast.mask, slow.mask)
+    np.testing.assert_array_equal(fast.n_used, slow.n_used)
+    np.testing.assert_allclose(fast.normals, slow.normals, atol=2e-6)
+    np.testing.assert_allclose(fast.albedo, slow.albedo, rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(fast.residual, slow.residual, rtol=1e-5, atol=1e-7)
+    reached = set(np.unique(fast.how[mask]).tolist())
+    assert {1, 3} <= reached and (n_lights < 4 or {2, 5} <= reached), reached
 
 
 def test_robust_is_completed_by_the_shadow_solver_where_it_leaves_much_unsolved():
@@ -371,15 +412,17 @@ def test_cast_shadow_hypotheses_are_the_leave_one_out_refits():
     s = rig(5, zenith=40.0).astype(np.float64)
     stack = np.abs(s @ rng.normal([0, 0, 1], 0.2, (200, 3)).T) + rng.normal(0, 0.05, (5, 200))
     stack[2, :100] *= 0.3  # a cast shadow on light 2 in half of the pixels
-    b, _ = shadows.weighted_fit(s, stack, np.ones_like(stack, bool))
-    cols, hypotheses = shadows._cast_shadow_hypotheses(stack, s, b, np.arange(200), 0.0, 0.3, 100.0)
-    shadowed = np.isin(cols, np.arange(100))
-    assert shadowed.sum() >= 90 and np.isfinite(hypotheses[3, 0, shadowed]).all()
+    b, _ = weighted_fit(s, stack, np.ones_like(stack, bool))
+    cast = shadow_steps.CastShadowTest.for_lights(s, 0.3, 100.0)
+    suspect = shadow_steps.cast_shadow_suspects(stack, s, b, 0.0, cast)
+    assert suspect[2, :100].mean() >= 0.9
+    hypotheses = shadow_steps.leave_one_out_fits(stack, s, b, suspect, cast)
     for k in range(5):
-        refit, _ = shadows.weighted_fit(s, stack[:, cols], np.arange(5)[:, None] != k)
+        refit, _ = weighted_fit(s, stack, np.arange(5)[:, None] != k)
         known = np.isfinite(hypotheses[k + 1, 0])
+        assert (known == suspect[k]).all()
         np.testing.assert_allclose(hypotheses[k + 1][:, known], refit[:, known], atol=1e-9)
-    np.testing.assert_allclose(hypotheses[0], b[:, cols])
+    np.testing.assert_allclose(hypotheses[0], b)
 
 
 def test_noisy_sessions_are_pulled_toward_the_neighbours_and_exact_ones_are_not():

@@ -11,7 +11,7 @@ from photostereo.io.images import write_image, write_npy
 from photostereo.io.mesh import write_ply
 from photostereo.preview import albedo_to_rgb, depth_to_rgb, normal_to_rgb
 from photostereo.reconstruct import Reconstruction
-from photostereo.shadows import HOW
+from photostereo.solver_common import HOW
 from psbase.atomic import write_atomically
 from psbase.outputs import make_folders
 
