@@ -12,6 +12,8 @@ architecture section draws them:
 * ``gallery``: embeddings to decisions (metrics, search, the template store);
 * ``recognition``: maps to embeddings, trained with gallery's metrics, and what a
   trained run does to maps and galleries;
+* ``ablation``: photometric stereo and recognition measured across a grid of lighting
+  conditions, on rendered or real captures;
 * ``psface``: the command line, on top of everything.
 """
 
@@ -31,7 +33,8 @@ ALLOWED = {
     "synthetic_faces": {"psbase", "photostereo"},
     "gallery": {"psbase"},
     "recognition": {"psbase", "photostereo", "gallery"},
-    "psface": {"psbase", "photostereo", "synthetic_faces", "gallery", "recognition"},
+    "ablation": {"psbase", "photostereo", "synthetic_faces", "gallery", "recognition"},
+    "psface": {"psbase", "photostereo", "synthetic_faces", "gallery", "recognition", "ablation"},
 }
 
 

@@ -1,6 +1,7 @@
 """One module per ``psface`` stage; each exposes ``register(subparsers)``."""
 
 from psface.commands import (
+    ablate,
     demo,
     embed,
     enroll,
@@ -26,5 +27,6 @@ STAGES = (
     verify,
     evaluate,
     gallery,
+    ablate,
     demo,
 )
