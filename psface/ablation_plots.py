@@ -134,8 +134,14 @@ def _factor(plt: ModuleType, summary: dict, name: str) -> Figure | None:
     layout = fig.add_gridspec(rows + strip, columns, height_ratios=[1.0] * rows + [0.2] * strip)
     flat = [fig.add_subplot(layout[i, j]) for i in range(rows) for j in range(columns)]
     x, to_scale = _positions(values)
+    lines = _lines_by_category(summary, name)
     for ax, m in zip(flat, plain, strict=False):
-        ax.errorbar(x, means[m], yerr=stds[m], marker="o", capsize=3, color="tab:blue")
+        if lines is None:
+            ax.errorbar(x, means[m], yerr=stds[m], marker="o", capsize=3, color="tab:blue")
+        else:
+            for label, cell_means in lines.items():
+                ax.plot(x, cell_means[m], marker="o", label=label)
+            ax.legend(fontsize=8)
         ax.set_ylabel(measure_label(m))
         better = "lower" if lower_is_better(m) else "higher"
         ax.set_title(f"{measure_label(m)}, {better} is better", fontsize=10)
@@ -158,10 +164,34 @@ def _factor(plt: ModuleType, summary: dict, name: str) -> Figure | None:
             flat[panels].legend(handles, labels, loc="center", title="recognition from")
     repeats = summary.get("repeats", 1)
     spread = f", error bars: std across {repeats} repeats" if repeats > 1 else ""
+    lines_note = "" if lines is None else f"; {next(iter(lines)).split(' = ')[0]} apart"
     fig.suptitle(
-        f"Effect of {factor_label(name)}\n(mean over the other factors{spread})", fontsize=12
+        f"Effect of {factor_label(name)}\n(mean over the other factors{lines_note}{spread})",
+        fontsize=12,
     )
     return fig
+
+
+def _lines_by_category(summary: dict, name: str) -> dict[str, dict[str, np.ndarray]] | None:
+    """Where ``name`` is crossed with a factor of words or switches (a solver, say), the
+    photometric-stereo panels draw one line per value of it, from the pair's cell means:
+    {"solver = plain": {measure: mean per value of ``name``}}; None otherwise."""
+    for pair in summary["pairs"]:
+        if name not in (pair["rows"], pair["columns"]):
+            continue
+        other = pair["columns"] if pair["rows"] == name else pair["rows"]
+        other_values = pair["column_values"] if pair["rows"] == name else pair["row_values"]
+        if any(isinstance(v, int | float) and not isinstance(v, bool) for v in other_values):
+            continue
+        lines = {}
+        for k, value in enumerate(other_values):
+            cells = {}
+            for m, matrix in pair["mean"].items():
+                grid = _floats(matrix)
+                cells[m] = grid[:, k] if pair["rows"] == name else grid[k, :]
+            lines[f"{other} = {show_value(value)}"] = cells
+        return lines
+    return None
 
 
 def _colours(modalities: list[str]) -> dict[str, str]:

@@ -119,3 +119,17 @@ def test_the_summary_results_json_holds_plots_too(tmp_path):
     ]
     for path in paths:
         check_png(path)
+
+
+def test_a_factor_crossed_with_a_solver_draws_one_line_per_solver():
+    """The lights figure's photometric-stereo panels split by solver, each line the cell
+    means over the other factors and repeats: 12 / lights (+1 for plain) + 0.05."""
+    from psface.ablation_plots import _lines_by_category
+
+    summary = summarise(make_records(), ["lights", "solver"])
+    lines = _lines_by_category(summary, "lights")
+    assert list(lines) == ["solver = plain", "solver = shadow"]
+    for label, extra in (("solver = plain", 1.0), ("solver = shadow", 0.0)):
+        expected = [12 / k + extra + 0.05 for k in (3, 4, 8)]
+        assert lines[label]["normal_error_deg"] == pytest.approx(expected)
+    assert _lines_by_category(summarise(make_records(), ["lights"]), "lights") is None
