@@ -31,6 +31,7 @@ from ablation.report import summarise, write_tables
 from ablation.synthetic import parse_synth
 from psbase import __version__
 from psbase.atomic import write_atomically
+from psbase.cluster import dask_client
 from psbase.errors import ConfigError, InputError, one_line
 from psbase.failures import record_traceback
 from psbase.lock import exclusive_lock
@@ -279,14 +280,9 @@ def _dask_tasks(
     data: DataSource, todo: list, models: Models, *, workers: int, address: str
 ) -> Outcomes:
     """Each task's outcome from a Dask cluster; a task the cluster lost is listed as failed."""
-    from distributed import Client
     from distributed import as_completed as dask_completed
 
-    try:
-        client = Client(address, timeout="10s")
-    except OSError as error:
-        raise InputError(address, f"cannot reach the Dask scheduler ({error})") from None
-    with client:
+    with dask_client(address) as client:
         futures = [
             client.submit(evaluate_task, data, cell, repeat, models, pure=False)
             for cell, repeat in todo

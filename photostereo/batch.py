@@ -35,6 +35,7 @@ from photostereo.preprocess import (
     session_key,
 )
 from psbase import __version__
+from psbase.cluster import dask_client
 from psbase.errors import InputError, one_line
 from psbase.failures import unexpected
 
@@ -253,14 +254,9 @@ def _dask_chunks(
 ) -> Chunks:
     """Each chunk's outcomes from a Dask cluster; a task that fails (its worker died
     more often than the scheduler retries) lists its chunk's sessions as failed."""
-    from distributed import Client
     from distributed import as_completed as dask_completed
 
-    try:
-        client = Client(address, timeout="10s")
-    except OSError as error:
-        raise InputError(address, f"cannot reach the Dask scheduler ({error})") from None
-    with client:
+    with dask_client(address) as client:
         futures = client.map(
             process_chunk, chunks, root=root, config=config, max_bytes=max_bytes, pure=False
         )
