@@ -34,6 +34,9 @@ from synthetic_faces.render import RenderSettings
 
 #: Repeats use seeds this far apart, so their people never overlap.
 REPEAT_STRIDE = 1000
+#: The generator's seed of --seed 0, repeat 0: not `psface synth`'s and `psface demo`'s
+#: default 0, so a model trained on their people is measured on people it never saw.
+PEOPLE_SEED = 500
 #: Keys of a session's draws: the rig's azimuth, and the calibration the solver is told.
 AZIMUTH, TOLD = 0, 1
 #: Smallest frame rendered: MTCNN needs a face of about 40 pixels to find it reliably.
@@ -110,7 +113,7 @@ class SynthData:
         config = SynthConfig(
             subjects=self.people,
             sessions=self.sessions,
-            seed=self.seed + REPEAT_STRIDE * repeat,
+            seed=PEOPLE_SEED + self.seed + REPEAT_STRIDE * repeat,
             rig=str(rig),
             size=render_size(conditions.size),
             settings=settings,
