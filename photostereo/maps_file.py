@@ -189,6 +189,12 @@ class MapsFile:
             return np.array([f"{a}/{b}" for a, b in zip(*self.labels(), strict=True)])
         return self._strings("meta/source")
 
+    def attributes(self) -> np.ndarray:
+        """Each row's session attributes as JSON text ("{}" where the file has none)."""
+        if "meta/attributes" not in self.handle:
+            return np.full(len(self), "{}", dtype=object)
+        return self._strings("meta/attributes")
+
     def roots(self) -> np.ndarray | None:
         """Each row's preprocessed folder (str), or None where the file does not say."""
         return self._strings("meta/root") if "meta/root" in self.handle else None

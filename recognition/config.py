@@ -23,6 +23,16 @@ LOSSES = (*MARGINS, "triplet")
 FUSIONS = ("late", "early")
 OPTIMIZERS = ("sgd", "adamw")
 CONFIG_VERSION = 1
+#: Keys that shape only a multi-task run (saved only when ``multitask`` is on).
+MULTITASK_KEYS = (
+    "multitask",
+    "task_weights",
+    "focal_gamma",
+    "attention_split",
+    "adversarial",
+    "adversarial_weight",
+    "reversal_warmup",
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,17 @@ class TrainConfig:
     magnitudes up to 1e6 in its first epochs, where AdamW trained steadily to a held-out
     AUC of 0.99 (benchmarks/RESULTS.md). ``pk`` is (P, K) for the triplet
     loss's identity-balanced batches, whose size is then P·K.
+
+    ``multitask`` adds the seed study's second approach (:mod:`recognition.multitask`):
+    five binary attribute heads (spectacles, facial hair, expression, pose, gender, in
+    :data:`recognition.attributes.TASKS` order) weighted by ``task_weights`` (the
+    study's 10, 10, 10, 30, 30 as a starting point) with focal loss of ``focal_gamma``
+    (0: cross-entropy); with ``attention_split`` the attention cascade splits their
+    features off the identity's, and with ``adversarial`` heads behind a gradient
+    reversal (weight ``adversarial_weight`` x the task's, coefficient warmed up over the
+    first ``reversal_warmup`` of training) push attribute information out of it. The
+    multi-task keys are saved only for multi-task runs, so older runs keep their
+    fingerprints.
     """
 
     modality: str = "normal"
@@ -76,11 +97,19 @@ class TrainConfig:
     aug_depth_offset: float = 0.5
     amp: bool = True
     channels_last: bool = True
+    multitask: bool = False
+    task_weights: tuple[float, ...] = (10.0, 10.0, 10.0, 30.0, 30.0)
+    focal_gamma: float = 2.0
+    attention_split: bool = True
+    adversarial: bool = True
+    adversarial_weight: float = 1.0
+    reversal_warmup: float = 0.1
 
     def __post_init__(self) -> None:
         _check_types(self)
         parse_modality(self.modality)
         object.__setattr__(self, "pk", tuple(self.pk))
+        object.__setattr__(self, "task_weights", tuple(float(w) for w in self.task_weights))
         checks = [
             (self.backbone in BACKBONES, f"backbone must be one of {', '.join(BACKBONES)}"),
             (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}"),
@@ -101,6 +130,11 @@ class TrainConfig:
             (self.warmup_epochs >= 0, "warmup_epochs must not be negative"),
             (self.seed >= 0, "seed must not be negative"),
             (0 < self.val_fraction < 1, "val_fraction must be between 0 and 1"),
+            (len(self.task_weights) == 5, "task_weights must be five numbers"),
+            (min(self.task_weights) >= 0, "task_weights must not be negative"),
+            (self.focal_gamma >= 0, "focal_gamma must not be negative"),
+            (self.adversarial_weight >= 0, "adversarial_weight must not be negative"),
+            (0 <= self.reversal_warmup < 1, "reversal_warmup must be in [0, 1)"),
             (
                 min(self.arcface_margin, self.cosface_margin, self.triplet_margin) >= 0,
                 "margins must not be negative",
@@ -137,6 +171,10 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["pk"] = list(self.pk)
+        data["task_weights"] = list(self.task_weights)
+        if not self.multitask:
+            for name in MULTITASK_KEYS:
+                del data[name]
         return {"config_version": CONFIG_VERSION, **data}
 
     def to_json(self) -> str:
@@ -178,6 +216,11 @@ def _check_types(config: TrainConfig) -> None:
             ok = isinstance(value, (list, tuple)) and len(value) == 2
             ok = ok and all(_is_int(v) for v in value)
             wanted = "two whole numbers P, K"
+        elif field.name == "task_weights":
+            ok = isinstance(value, (list, tuple)) and all(
+                (_is_int(v) or isinstance(v, float)) and math.isfinite(v) for v in value
+            )
+            wanted = "a list of finite numbers"
         elif field.type == "float":
             ok = (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
             wanted = "a finite number"

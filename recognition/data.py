@@ -19,19 +19,26 @@ from psbase.errors import ConfigError, InputError
 @dataclass
 class MapsData:
     """Maps (n, C, S, S) float32 stacked for one modality, masks (n, 1, S, S) bool,
-    subject and session labels (n,) str."""
+    subject and session labels (n,) str, and each session's attributes as JSON text
+    (n,) (``None``: not read)."""
 
     maps: np.ndarray
     mask: np.ndarray
     subjects: np.ndarray
     sessions: np.ndarray
+    attributes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.maps)
 
     def subset(self, indices: np.ndarray) -> MapsData:
+        attributes = None if self.attributes is None else self.attributes[indices]
         return MapsData(
-            self.maps[indices], self.mask[indices], self.subjects[indices], self.sessions[indices]
+            self.maps[indices],
+            self.mask[indices],
+            self.subjects[indices],
+            self.sessions[indices],
+            attributes,
         )
 
     def class_labels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -48,8 +55,9 @@ def load_maps(path: str | Path, modality: str) -> MapsData:
         maps = maps_file.read(modality)
         mask = maps_file.mask()
         subjects, sessions = maps_file.labels()
+        attributes = maps_file.attributes()
     maps = np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0)
-    return MapsData(maps, mask, subjects, sessions)
+    return MapsData(maps, mask, subjects, sessions, attributes)
 
 
 def identity_split(

@@ -12,13 +12,17 @@ background at zero.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 from torch import nn
 
 from photostereo.maps_file import CHANNELS
 from recognition.backbones import build_backbone
+from recognition.backbones.iresnet import IResNet
 from recognition.config import TrainConfig
+from recognition.multitask import AttributeBranch
 
 
 def channel_slices(modalities: tuple[str, ...]) -> list[slice]:
@@ -77,14 +81,41 @@ class EmbeddingModel(nn.Module):
             )
         else:
             self.backbone = build_backbone(config.backbone, in_channels=channels, **kwargs)
+        self.attribute_branches: nn.ModuleList | None = None
+        if config.multitask:
+            self.attribute_branches = nn.ModuleList(
+                AttributeBranch(b.feature_channels, split=config.attention_split)
+                for b in self._backbones()
+            )
+
+    def _backbones(self) -> list[IResNet]:
+        """The backbone, or one per modality with late fusion."""
+        return [cast(IResNet, b) for b in self.branches] if self.late else [self.backbone]
 
     def scale_inputs(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.input_scale.to(x.dtype)[None, :, None, None]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` already scaled by :meth:`scale_inputs` (training scales before it augments)."""
+        """``x`` already scaled by :meth:`scale_inputs` (training scales before it augments);
+        a multi-task model's embedding is its identity part alone."""
+        return self.forward_tasks(x)[0]
+
+    def forward_tasks(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(embedding, attribute logits (n, T) or None for a single-task model); with late
+        fusion each branch's attribute logits are averaged."""
+        backbones = self._backbones()
+        inputs = [x[:, s] for s in self.slices] if self.late else [x]
+        embeddings, logits = [], []
+        for k, (backbone, part) in enumerate(zip(backbones, inputs, strict=True)):
+            if self.attribute_branches is None:
+                embeddings.append(backbone(part))
+                continue
+            branch = cast(AttributeBranch, self.attribute_branches[k])
+            identity, branch_logits = branch(backbone.features(part))
+            embeddings.append(backbone.embed(identity))
+            logits.append(branch_logits)
+        attributes = torch.stack(logits).mean(dim=0) if logits else None
         if not self.late:
-            return self.backbone(x)
-        parts = [branch(x[:, s]) for branch, s in zip(self.branches, self.slices, strict=True)]
+            return embeddings[0], attributes
         with torch.autocast(x.device.type, enabled=False):
-            return self.project(torch.cat([p.float() for p in parts], dim=1))
+            return self.project(torch.cat([e.float() for e in embeddings], dim=1)), attributes

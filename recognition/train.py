@@ -31,6 +31,7 @@ from gallery.metrics import pair_scores, verification_summary
 from psbase.atomic import FILE_MODE, disk_errors, write_atomically
 from psbase.errors import ConfigError, InputError, one_line
 from psbase.outputs import prepare_output_folder
+from recognition.attributes import attribute_labels
 from recognition.augment import AugmentSettings, augment_batch
 from recognition.checkpoint import (
     check_tensors,
@@ -47,7 +48,9 @@ from recognition.device import autocast, autocast_dtype, resolve_device, uses_ch
 from recognition.embed import MODEL_FILE, embed_arrays, save_model
 from recognition.fusion import EmbeddingModel, channel_slices, fit_scale
 from recognition.losses.margins import MarginClassifier, build_margin, inverse_frequency
+from recognition.losses.reversal import reversal_coefficient
 from recognition.losses.triplet import TripletLoss
+from recognition.multitask import MultiTaskLoss, attribute_aucs, attribute_logits
 from recognition.sampler import pk_batches, shuffled_batches
 
 Callback = Callable[[str, dict[str, Any]], None]
@@ -73,19 +76,27 @@ def lr_at(step: int, *, total: int, warmup: int, peak: float) -> float:
 
 
 class BatchSource:
-    """Gathers batches (maps, masks, labels) from memory onto the device.
+    """Gathers batches (maps, masks, labels, then any ``extra`` per-sample arrays: a
+    multi-task run's attribute labels and which are known) from memory onto the device.
 
     On CUDA the whole set lives on the GPU when it fits comfortably, so a batch is a
     device-side gather; otherwise each batch is gathered into pinned host memory and
     copied asynchronously while the previous step runs (see :meth:`stream`).
     """
 
-    def __init__(self, data: MapsData, labels: np.ndarray, device: torch.device) -> None:
+    def __init__(
+        self,
+        data: MapsData,
+        labels: np.ndarray,
+        device: torch.device,
+        extra: tuple[np.ndarray, ...] = (),
+    ) -> None:
         self.device = device
         tensors: tuple[torch.Tensor, ...] = (
             torch.from_numpy(np.ascontiguousarray(data.maps)),
             torch.from_numpy(data.mask.astype(np.uint8)),
             torch.from_numpy(labels.astype(np.int64)),
+            *(torch.from_numpy(np.ascontiguousarray(e)) for e in extra),
         )
         self.resident = device.type == "cpu"
         if device.type == "cuda":
@@ -141,7 +152,8 @@ class Trainer:
         self.optimizer = self._build_optimizer()
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.source = BatchSource(train, self.labels, self.device)
+        extra = self._attribute_arrays(train) if config.multitask else ()
+        self.source = BatchSource(train, self.labels, self.device, extra)
         self.n_train = len(train)
         self.epoch = 0
         self.step = 0
@@ -169,14 +181,32 @@ class Trainer:
         return model
 
     def _build_head(self, labels: torch.Tensor) -> torch.nn.Module:
-        """The loss: a margin classifier over the training people, or the triplet loss."""
+        """The loss: a margin classifier over the training people, or the triplet loss;
+        for a multi-task run, inside :class:`~recognition.multitask.MultiTaskLoss`."""
         c = self.config
+        identity: torch.nn.Module
         if c.loss == "triplet":
-            return TripletLoss(c.triplet_margin, c.triplet_mining)
-        n = len(self.class_names)
-        weight = inverse_frequency(labels, n) if c.class_weighting else None
-        margin = build_margin(c.loss, **c.margin_settings(c.loss))
-        return MarginClassifier(c.embedding_dim, n, margin, weight)
+            identity = TripletLoss(c.triplet_margin, c.triplet_mining)
+        else:
+            n = len(self.class_names)
+            weight = inverse_frequency(labels, n) if c.class_weighting else None
+            margin = build_margin(c.loss, **c.margin_settings(c.loss))
+            identity = MarginClassifier(c.embedding_dim, n, margin, weight)
+        return MultiTaskLoss(identity, c) if c.multitask else identity
+
+    @staticmethod
+    def _attribute_arrays(train: MapsData) -> tuple[np.ndarray, np.ndarray]:
+        """(labels (n, T) float32, known (n, T) bool) of the five attribute tasks; a
+        training set with none of them known cannot teach a multi-task model."""
+        labels, known = attribute_labels(
+            train.attributes if train.attributes is not None else ["{}"] * len(train)
+        )
+        if not known.any():
+            raise ConfigError(
+                "--multitask needs attribute labels (spectacles, facial hair, expression, "
+                "pose, gender) in the maps file; this one has none"
+            )
+        return labels, known
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
         """SGD with momentum or AdamW over the model's and the head's parameters."""
@@ -218,14 +248,18 @@ class Trainer:
         self.head.train()
         loss_sum = torch.zeros((), device=self.device)
         start, images, lr = time.perf_counter(), 0, c.lr
-        for b, (x, mask, y) in enumerate(self.source.stream(batches)):
+        for b, batch in enumerate(self.source.stream(batches)):
             lr = lr_at(self.step, total=total, warmup=warmup, peak=c.lr)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            loss = self.train_step(x, mask, y)
+            if isinstance(self.head, MultiTaskLoss):
+                progress_done = min(1.0, self.step / max(1, total))
+                coefficient = reversal_coefficient(progress_done, warmup=c.reversal_warmup)
+                self.head.reverse.coefficient = coefficient
+            loss = self.train_step(*batch)
             loss_sum += loss.detach()
             self.step += 1
-            images += len(y)
+            images += len(batch[0])
             if progress is not None:
                 progress(b + 1, per_epoch)
         seconds = time.perf_counter() - start
@@ -243,8 +277,11 @@ class Trainer:
             "images_per_s": round(images / max(seconds, 1e-9), 1),
         }
 
-    def train_step(self, x: torch.Tensor, mask: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Forward, backward and optimiser step on one batch already on the device."""
+    def train_step(
+        self, x: torch.Tensor, mask: torch.Tensor, y: torch.Tensor, *attributes: torch.Tensor
+    ) -> torch.Tensor:
+        """Forward, backward and optimiser step on one batch already on the device
+        (``attributes``: a multi-task run's labels and which are known)."""
         x = self.model.scale_inputs(x)
         if self.config.augment:
             x = augment_batch(
@@ -258,8 +295,12 @@ class Trainer:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.amp_dtype):
-            features = self.model(x)
-        loss = self.head(features.float(), y)
+            features, logits = self.model.forward_tasks(x)
+        if isinstance(self.head, MultiTaskLoss):
+            targets, known = attributes
+            loss, _ = self.head(features.float(), y, logits, targets, known.bool())
+        else:
+            loss = self.head(features.float(), y)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -282,11 +323,17 @@ class Trainer:
         if genuine.size == 0 or impostor.size == 0:
             return {}
         summary = verification_summary(genuine, impostor)
-        return {
+        figures: dict[str, float | None] = {
             "val_auc": round(float(summary["auc"]), 6),
             "val_eer": round(float(summary["eer"]), 6),
             "val_magnitude": round(float(magnitude.mean()), 3),
         }
+        if self.config.multitask and self.val.attributes is not None:
+            labels, known = attribute_labels(self.val.attributes)
+            logits = attribute_logits(self.model, self.val.maps, device=self.device)
+            for task, auc in attribute_aucs(logits, labels, known).items():
+                figures[f"val_{task}_auc"] = round(auc, 6) if math.isfinite(auc) else None
+        return figures
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict]:
         """Everything needed to continue: tensors and JSON values."""

@@ -41,6 +41,7 @@ examples:
   psface train maps.h5 --modality normal+albedo --out runs/na --epochs 30 --size 64
   psface train maps.h5 --modality albedo --out runs/a --loss arcface --width 0.5
   psface train maps.h5 --modality depth --out runs/d --loss triplet --pk 16 4
+  psface train maps.h5 --modality normal+albedo --out runs/mt --multitask
   psface train maps.h5 --resume runs/normal"""
 
 
@@ -108,6 +109,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     opt.add_argument(
         "--no-amp", dest="amp", action="store_false", default=None, help="full precision on CUDA"
     )
+    tasks = parser.add_argument_group(
+        "multi-task (attribute heads; the embedding is the identity part alone)"
+    )
+    tasks.add_argument(
+        "--multitask",
+        action="store_true",
+        default=None,
+        help="add spectacles, facial hair, expression, pose and gender heads (needs the "
+        "maps file's attributes)",
+    )
+    tasks.add_argument(
+        "--task-weights",
+        type=number(0.0),
+        nargs=5,
+        metavar="W",
+        help="loss weights in that order (default 10 10 10 30 30)",
+    )
+    tasks.add_argument(
+        "--focal-gamma", type=number(0.0), help="focal loss gamma, 0 for cross-entropy (2)"
+    )
+    tasks.add_argument(
+        "--no-attention-split",
+        dest="attention_split",
+        action="store_false",
+        default=None,
+        help="heads read the identity features instead of split-off ones (an ablation)",
+    )
+    tasks.add_argument(
+        "--no-adversarial",
+        dest="adversarial",
+        action="store_false",
+        default=None,
+        help="no adversarial heads behind a gradient reversal (an ablation)",
+    )
+    tasks.add_argument(
+        "--adversarial-weight", type=number(0.0), help="x the task weights, adversarial (1)"
+    )
     data = parser.add_argument_group("split and device")
     data.add_argument(
         "--val-fraction", type=probability, help="share of people held out, in (0, 1) (0.2)"
@@ -123,7 +161,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 _FIELDS = (
     "modality", "backbone", "size", "width", "fusion", "dropout", "loss", "scale",
     "class_weighting", "pk", "epochs", "batch_size", "optimizer", "lr", "weight_decay",
-    "warmup_epochs", "seed", "augment", "amp", "val_fraction",
+    "warmup_epochs", "seed", "augment", "amp", "val_fraction", "multitask", "task_weights",
+    "focal_gamma", "attention_split", "adversarial", "adversarial_weight",
 )  # fmt: skip
 
 
@@ -132,6 +171,12 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     if not args.modality:
         raise ConfigError("--modality is needed for a new run (e.g. --modality normal)")
     return {f: getattr(args, f) for f in _FIELDS if getattr(args, f) is not None}
+
+
+def _is_attribute_auc(key: str, value: Any) -> bool:
+    """A multi-task run's held-out AUC of one attribute head (``val_<task>_auc``)."""
+    named = key.startswith("val_") and key.endswith("_auc") and key != "val_auc"
+    return named and value is not None
 
 
 def _report(kind: str, info: dict[str, Any]) -> None:
@@ -148,6 +193,9 @@ def _report(kind: str, info: dict[str, Any]) -> None:
             parts.append(f"loss {info['loss']:.4f}")
         if "val_auc" in info:
             parts.append(f"val AUC {info['val_auc']:.4f} EER {info['val_eer']:.4f}")
+        heads = [f"{k[4:-4]} {v:.2f}" for k, v in info.items() if _is_attribute_auc(k, v)]
+        if heads:
+            parts.append("attribute AUC " + ", ".join(heads))
         if "images_per_s" in info:
             parts.append(f"{info['images_per_s']:.0f} img/s")
         tqdm.write("  ".join(parts))

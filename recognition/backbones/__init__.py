@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from torch import nn
-
 from psbase.errors import ConfigError
-from recognition.backbones.iresnet import iresnet18, iresnet34, iresnet50
+from recognition.backbones.iresnet import IResNet, iresnet18, iresnet34, iresnet50
 
-BACKBONES: dict[str, Callable[..., nn.Module]] = {
+BACKBONES: dict[str, Callable[..., IResNet]] = {
     "iresnet18": iresnet18,
     "iresnet34": iresnet34,
     "iresnet50": iresnet50,
 }
 
 
-def build_backbone(name: str, **kwargs) -> nn.Module:
+def build_backbone(name: str, **kwargs) -> IResNet:
     """The backbone ``name`` built with ``kwargs`` (in_channels, size, width, ...)."""
     try:
         factory = BACKBONES[name]

@@ -99,14 +99,23 @@ class IResNet(nn.Module):
             nn.BatchNorm1d(embedding_dim, eps=1e-5),
         )
         self.in_channels, self.size, self.embedding_dim = in_channels, size, embedding_dim
+        self.feature_channels = cin
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stages(self.stem(x))
-        with torch.autocast(x.device.type, enabled=False):
-            return self.head(x.float())
+        return self.embed(self.features(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's feature map (n, C, S/16, S/16): where a multi-task model
+        splits attribute features off before the embedding."""
+        return self.stages(self.stem(x))
+
+    def embed(self, features: torch.Tensor) -> torch.Tensor:
+        """The embedding of a feature map, in float32 (BatchNorm1d statistics)."""
+        with torch.autocast(features.device.type, enabled=False):
+            return self.head(features.float())
 
 
 def iresnet18(**kwargs) -> IResNet:

@@ -9,6 +9,7 @@ pixels and made zero-mean on the face; everything is zero off it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,6 +61,7 @@ def crop_sample(
         "mask": face[None].astype(np.uint8),
         "subject": visit.subject,
         "session": visit.session,
+        "attributes": json.dumps(dict(visit.attributes), sort_keys=True),
     }
 
 
