@@ -51,14 +51,17 @@ class TrainConfig:
 
     ``multitask`` adds the seed study's second approach (:mod:`recognition.multitask`):
     five binary attribute heads (spectacles, facial hair, expression, pose, gender, in
-    :data:`recognition.attributes.TASKS` order) weighted by ``task_weights`` (the
-    study's 10, 10, 10, 30, 30 as a starting point) with focal loss of ``focal_gamma``
+    :data:`recognition.attributes.TASKS` order) weighted by ``task_weights`` with focal
+    loss of ``focal_gamma``
     (0: cross-entropy); with ``attention_split`` the attention cascade splits their
     features off the identity's, and with ``adversarial`` heads behind a gradient
     reversal (weight ``adversarial_weight`` x the task's, coefficient warmed up over the
     first ``reversal_warmup`` of training) push attribute information out of it. The
     multi-task keys are saved only for multi-task runs, so older runs keep their
-    fingerprints.
+    fingerprints. The weights keep the study's ratio (pose and gender three times the
+    others) at a tenth of its 10 and 30: on 120 synthetic people (normal+albedo, 32 px,
+    15 epochs) the study's weights took the held-out identity AUC from 0.988 (single
+    task) to 0.955, a tenth of them to 0.992.
     """
 
     modality: str = "normal"
@@ -98,7 +101,7 @@ class TrainConfig:
     amp: bool = True
     channels_last: bool = True
     multitask: bool = False
-    task_weights: tuple[float, ...] = (10.0, 10.0, 10.0, 30.0, 30.0)
+    task_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 3.0, 3.0)
     focal_gamma: float = 2.0
     attention_split: bool = True
     adversarial: bool = True

@@ -124,7 +124,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=number(0.0),
         nargs=5,
         metavar="W",
-        help="loss weights in that order (default 10 10 10 30 30)",
+        help="loss weights in that order (default 1 1 1 3 3)",
     )
     tasks.add_argument(
         "--focal-gamma", type=number(0.0), help="focal loss gamma, 0 for cross-entropy (2)"
