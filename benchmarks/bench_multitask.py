@@ -12,8 +12,9 @@ linear probe's AUC; 0.5: nothing leaks). The baseline is the single-task model o
 same run, and every difference is printed against it.
 
 Variants: ``single`` (no attribute heads), ``multitask`` (attention split, focal loss,
-adversarial heads), and ``multitask`` without each part: ``no split``, ``no focal``
-(cross-entropy), ``no adversarial``.
+adversarial heads), ``multitask`` without each part: ``no split``, ``no focal``
+(cross-entropy), ``no adversarial``, and with the adversarial loss weighted ten times
+the tasks' (``adversary x10``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from gallery.runs import evaluate_runs  # noqa: E402
 from photostereo.maps_file import MapsFile  # noqa: E402
+from psface.readers import attribute_reader  # noqa: E402
 from recognition.attributes import TASKS  # noqa: E402
 from recognition.config import TrainConfig  # noqa: E402
 from recognition.embed import load_embedder  # noqa: E402
@@ -46,6 +48,7 @@ VARIANTS = {
     "no split": {"multitask": True, "attention_split": False},
     "no focal": {"multitask": True, "focal_gamma": 0.0},
     "no adversarial": {"multitask": True, "adversarial": False},
+    "adversary x10": {"multitask": True, "adversarial_weight": 10.0},
 }
 
 
@@ -86,9 +89,16 @@ def run_variant(maps: Path, folder: Path, name: str, args: argparse.Namespace, s
         folder / f"report-{run.name}",
         open_maps=MapsFile,
         load_model=partial(load_embedder, device="cpu"),
+        attributes=attribute_reader(),
         bootstrap=0,
     ).report
     return figures(report), trained
+
+
+def _mean(values: list[float]) -> float:
+    """Mean of the finite values (a single-task run has no head figures), or NaN."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def main() -> None:
@@ -112,10 +122,7 @@ def main() -> None:
                 measured, seconds = run_variant(maps, folder, name, args, seed)
                 results.setdefault(name, []).append(measured)
                 print(f"  seed {seed} {name}: trained in {seconds:.0f} s", flush=True)
-    means = {
-        name: {k: float(np.nanmean([r[k] for r in rs])) for k in rs[0]}
-        for name, rs in results.items()
-    }
+    means = {name: {k: _mean([r[k] for r in rs]) for k in rs[0]} for name, rs in results.items()}
     keys = list(next(iter(means.values())))
     base = means.get("single")
     print(f"\nmean over seeds {args.seeds}; in brackets the difference from single")

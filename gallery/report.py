@@ -2,7 +2,12 @@
 
 ``report.json`` keeps INTERFACES.md's keys at the top level (``verification`` and
 ``identification`` of the first model) and adds ``models``: one entry per model with
-its name, run, modality, fingerprint and full numbers, in the order given. The curves
+its name, run, modality, fingerprint and full numbers, in the order given; where the
+attributes were measured (:mod:`gallery.attributes`), an entry also holds
+``attributes`` (``{task: {"auc", "balanced_accuracy" (multi-task runs only),
+"leakage_auc", "positives", "negatives"}}``) and ``attribute_change`` (``{"changed",
+"unchanged", "by_task": {task: ...}}``, each ``{"probes", "people", "rank1", "auc"}``),
+and report.md a table of each. The curves
 behind the plots (ROC, CMC, score histograms) come from :mod:`gallery.evaluation`;
 drawing them is the command line's (``psface/plots.py``), so the library needs no
 plotting backend.
@@ -90,10 +95,76 @@ def markdown(report: dict) -> str:
             f"enrolled identities; {m.get('n_samples', '?')} samples of "
             f"{m.get('n_identities', '?')} people not used in training."
         )
+    lines += _attribute_tables(report["models"])
     if notes:
         lines += ["", "Not measured:", "", *[f"- {n}" for n in notes]]
     lines += ["", "Plots: roc.png (log FAR), cmc.png, scores.png.", ""]
     return "\n".join(lines)
+
+
+def _attribute_tables(models: list[dict]) -> list[str]:
+    """The attribute heads and leakage, and identification by attribute change."""
+    measured = [m for m in models if "attributes" in m]
+    if not measured:
+        return []
+    lines = [
+        "",
+        "## Attributes",
+        "",
+        "Heads (multi-task models): ROC AUC, and balanced accuracy (percent) at probability 0.5. "
+        "Leakage: ROC AUC of a linear probe reading the attribute off the embedding, "
+        "cross-validated over person-disjoint halves (0.5: nothing leaks; lower is better). "
+        "Known labels only: pos/neg counts them among the samples.",
+        "",
+        "| model | attribute | head AUC | head balanced accuracy | leakage AUC | pos/neg |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in measured:
+        for task, f in m["attributes"].items():
+            row = [
+                m["name"],
+                task,
+                _fmt(f.get("auc"), percent=False),
+                _fmt(f.get("balanced_accuracy")),
+                _fmt(f["leakage_auc"], percent=False),
+                f"{f['positives']}/{f['negatives']}",
+            ]
+            lines.append("| " + " | ".join(row) + " |")
+    lines += [
+        "",
+        "## Identification by attribute change",
+        "",
+        "Probes whose spectacles, facial hair or expression differ from their person's "
+        "earliest enrolled session, against the rest (no change known; missing labels "
+        "count as unchanged): rank-1 (percent) and the AUC of the group's probes against "
+        "every enrolled template.",
+        "",
+        "| model | probes | n | people | rank-1 | AUC |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in measured:
+        change = m["attribute_change"]
+        groups = [("changed", change["changed"]), ("unchanged", change["unchanged"])]
+        groups += [(f"{task} changed", g) for task, g in change["by_task"].items()]
+        for name, g in groups:
+            row = [
+                m["name"],
+                name,
+                str(g["probes"]),
+                str(g["people"]),
+                _fmt(g["rank1"]),
+                _fmt(g["auc"], percent=False),
+            ]
+            lines.append("| " + " | ".join(row) + " |")
+    missing = [
+        f"- {m['name']}: {m['attribute_change']['unchanged']['unknown']} of the unchanged "
+        "probes lack a spectacles, facial hair or expression label on one side"
+        for m in measured
+        if m["attribute_change"]["unchanged"].get("unknown")
+    ]
+    if missing:
+        lines += ["", *missing]
+    return lines
 
 
 def write_report(out: str | Path, report: dict) -> Path:

@@ -5,6 +5,12 @@ left out unless ``all_people``, so the figures measure people the model never sa
 run's held-out samples are embedded and evaluated (:func:`gallery.evaluation.evaluate`);
 report.json and report.md are written (:mod:`gallery.report`), and the curves are
 returned for the caller to plot.
+
+Given an :class:`~gallery.sources.AttributeReader`, each run's entry also gets its
+attribute figures (:mod:`gallery.attributes`): the heads' AUC and balanced accuracy for
+a multi-task run, the embedding's leakage of each attribute for every run, and
+identification of the probes whose spectacles, facial hair or expression changed since
+the person's earliest enrolled session against the rest.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gallery.attributes import LEAKAGE_FOLDS, LEAKAGE_L2, attribute_summary, enrolled_reference
 from gallery.evaluation import evaluate
 from gallery.report import build_report, write_report
-from gallery.sources import LoadModel, OpenMaps
+from gallery.sources import AttributeReader, LoadModel, Maps, Model, OpenMaps
 from psbase.errors import InputError
 
 
@@ -62,6 +69,47 @@ def check_people(maps_path: Path, run_dir: Path, subject: np.ndarray) -> None:
         )
 
 
+def attribute_entry(
+    maps: Maps,
+    run_dir: Path,
+    model: Model,
+    reader: AttributeReader,
+    rows: np.ndarray,
+    emb: np.ndarray,
+    quality: np.ndarray,
+    *,
+    n_enrol: int,
+    seed: int,
+    batch_size: int,
+) -> dict:
+    """``{"attributes": ..., "attribute_change": ...}`` for one run's evaluated rows."""
+    subject, session = (labels[rows] for labels in maps.labels())
+    records = np.asarray(maps.attributes(), dtype=object)[rows]
+    labels, known = reader.labels(records)
+    changed = reader.changed(records[enrolled_reference(subject, session)], records)
+    logits = model.attribute_logits_file(maps, rows, batch_size=batch_size)
+    if logits is not None and logits.shape != labels.shape:
+        raise InputError(
+            run_dir,
+            f"gives {logits.shape[-1]} attribute logits for the {len(reader.tasks)} tasks "
+            f"{', '.join(reader.tasks)}",
+        )
+    return attribute_summary(
+        emb,
+        quality,
+        subject,
+        session,
+        labels,
+        known,
+        changed,
+        tasks=reader.tasks,
+        change_tasks=reader.change_tasks,
+        logits=logits,
+        n_enrol=n_enrol,
+        seed=seed,
+    )
+
+
 def evaluate_runs(
     maps_path: Path,
     runs: list[Path],
@@ -74,10 +122,12 @@ def evaluate_runs(
     all_people: bool = False,
     seed: int = 0,
     batch_size: int = 256,
+    attributes: AttributeReader | None = None,
 ) -> RunsReport:
     """Embed the held-out people with each run, evaluate, write report.json and report.md.
 
     Runs are named by their folder, or by their whole path where two folders share a name.
+    With ``attributes``, each entry also holds :func:`attribute_entry`'s figures.
     """
     entries, curves, names = [], [], []
     with open_maps(maps_path) as maps:
@@ -97,6 +147,20 @@ def evaluate_runs(
                 bootstrap=bootstrap,
                 seed=seed,
             )
+            extra = {}
+            if attributes is not None:
+                extra = attribute_entry(
+                    maps,
+                    run_dir,
+                    model,
+                    attributes,
+                    rows,
+                    emb,
+                    quality,
+                    n_enrol=enrol_sessions,
+                    seed=seed,
+                    batch_size=batch_size,
+                )
             name = run_dir.name if run_dir.name not in names else str(run_dir)
             entries.append(
                 {
@@ -108,6 +172,7 @@ def evaluate_runs(
                     "n_identities": int(np.unique(subject[rows]).size),
                     "excluded_training_people": len(seen),
                     **result,
+                    **extra,
                 }
             )
             curves.append(curve)
@@ -119,5 +184,18 @@ def evaluate_runs(
         "seed": seed,
         "open_set": "leave-one-identity-out",
     }
+    if attributes is not None:
+        protocol["attributes"] = {
+            "tasks": list(attributes.tasks),
+            "change_tasks": list(attributes.change_tasks),
+            "head_threshold": "logit 0 (probability 0.5)",
+            "leakage_probe": (
+                f"L2-regularised logistic regression (l2 {LEAKAGE_L2}, scikit-learn's "
+                f"C={1 / LEAKAGE_L2:g}) on standardised L2-normalised embeddings"
+            ),
+            "leakage_folds": LEAKAGE_FOLDS,
+            "leakage_resampling": "people (person-disjoint folds, scores pooled)",
+            "change_reference": "each person's earliest enrolled session",
+        }
     report = build_report(entries, protocol=protocol)
     return RunsReport(write_report(out, report), report, names, curves)

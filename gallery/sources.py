@@ -5,13 +5,16 @@ trains with gallery's metrics), so it never imports them. A workflow (enrol, ide
 verify, evaluate) is handed two callables instead: ``open_maps(path)``, a context
 manager giving an open :class:`Maps` (``photostereo.maps_file.MapsFile`` is one), and
 ``load_model(run)``, giving a :class:`Model` (``recognition.embed.load_embedder`` with
-its device bound is one). Only what the protocols list is used.
+its device bound is one). Only what the protocols list is used. ``psface evaluate``
+also hands in an :class:`AttributeReader`: the attribute vocabulary, which lives with
+the multi-task heads in ``recognition.attributes``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +31,10 @@ class Maps(Protocol):
 
     def labels(self) -> tuple[np.ndarray, np.ndarray]:
         """(subject (N,), session (N,)) strings."""
+        ...
+
+    def attributes(self) -> np.ndarray:
+        """(N,) each row's session attributes as JSON object text ("{}" where none)."""
         ...
 
 
@@ -57,6 +64,34 @@ class Model(Protocol):
     ) -> tuple[np.ndarray, np.ndarray]:
         """(embeddings (n, D) float32, unit rows; quality (n,) float32)."""
         ...
+
+    def attribute_logits_file(
+        self,
+        maps_file: Any,
+        indices: np.ndarray | None = None,
+        *,
+        batch_size: int = 256,
+    ) -> np.ndarray | None:
+        """(n, T) logits of the model's attribute heads, columns in the
+        :class:`AttributeReader`'s task order; None for a model without heads."""
+        ...
+
+
+@dataclass(frozen=True)
+class AttributeReader:
+    """Attribute labels from a maps file's per-row attributes (JSON text).
+
+    ``labels(records)`` gives (labels (n, T) 0/1, known (n, T) bool), columns in
+    ``tasks`` order (a model's attribute logits share it); ``changed(enrolled, probes)``
+    gives (n, k) bool, columns in ``change_tasks`` order: whether each probe's attribute
+    differs from ``enrolled``, the same person's record (False where either is unknown).
+    ``recognition.attributes`` is one (:func:`psface.readers.attribute_reader`).
+    """
+
+    tasks: tuple[str, ...]
+    change_tasks: tuple[str, ...]
+    labels: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    changed: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 OpenMaps = Callable[[Path], AbstractContextManager[Maps]]

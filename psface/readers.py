@@ -4,7 +4,10 @@ the packages that do both, :mod:`gallery.sources`): wired once, for every comman
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gallery.sources import AttributeReader
 
 
 def maps_and_models(device: str | None) -> dict[str, Any]:
@@ -14,3 +17,15 @@ def maps_and_models(device: str | None) -> dict[str, Any]:
     from recognition.embed import load_embedder
 
     return {"open_maps": MapsFile, "load_model": partial(load_embedder, device=device)}
+
+
+def attribute_reader() -> AttributeReader:
+    """The attribute vocabulary of the multi-task heads (``recognition.attributes``:
+    Photoface's, and the synthetic generator's spellings of it) for ``psface evaluate``'s
+    attribute figures; gallery reads labels through it and cannot import it."""
+    from gallery.sources import AttributeReader
+    from recognition.attributes import CHANGE_TASKS, TASKS, attribute_changed, attribute_labels
+
+    return AttributeReader(
+        tasks=TASKS, change_tasks=CHANGE_TASKS, labels=attribute_labels, changed=attribute_changed
+    )

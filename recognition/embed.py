@@ -29,10 +29,12 @@ from photostereo.maps_file import CHANNELS, MapsFile
 from psbase.errors import ConfigError, InputError
 from psbase.hdf5 import write_hdf5_atomically
 from psbase.outputs import check_output_file
+from recognition.attributes import TASKS
 from recognition.checkpoint import check_tensors, load_tensors, save_tensors
 from recognition.config import TrainConfig, load_config, save_config
 from recognition.device import autocast, autocast_dtype, resolve_device, uses_channels_last
 from recognition.fusion import EmbeddingModel
+from recognition.multitask import attribute_logits
 
 MODEL_FILE = "model.safetensors"
 EMBEDDINGS_SCHEMA_VERSION = 1
@@ -110,9 +112,7 @@ class Embedder:
     def channels(self) -> int:
         return sum(CHANNELS[m] for m in self.config.modalities)
 
-    def embed(self, maps: np.ndarray, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        """(embeddings (n, D) float32 L2-normalised, quality (n,) float32) for maps
-        (n, C, S, S) stacked for :attr:`modality`."""
+    def _checked(self, maps: np.ndarray) -> np.ndarray:
         maps = np.asarray(maps)
         expected = (self.channels, self.size, self.size)
         if maps.ndim != 4 or maps.shape[1:] != expected:
@@ -120,6 +120,19 @@ class Embedder:
                 f"model {self.run} takes {self.modality} maps shaped (n, {expected[0]}, "
                 f"{expected[1]}, {expected[2]}), got {tuple(maps.shape)}"
             )
+        return maps
+
+    def _check_file(self, maps_file: MapsFile) -> None:
+        if maps_file.size != self.size:
+            raise InputError(
+                maps_file.path,
+                f"maps are {maps_file.size} px but model {self.run} takes {self.size} px",
+            )
+
+    def embed(self, maps: np.ndarray, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """(embeddings (n, D) float32 L2-normalised, quality (n,) float32) for maps
+        (n, C, S, S) stacked for :attr:`modality`."""
+        maps = self._checked(maps)
         return embed_arrays(
             self.model,
             maps,
@@ -139,11 +152,7 @@ class Embedder:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Embed samples of an open maps file (all, or ``indices``), reading batch by batch;
         ``progress(done, total)`` counts samples."""
-        if maps_file.size != self.size:
-            raise InputError(
-                maps_file.path,
-                f"maps are {maps_file.size} px but model {self.run} takes {self.size} px",
-            )
+        self._check_file(maps_file)
         rows = np.arange(len(maps_file)) if indices is None else np.asarray(indices)
         parts_e, parts_q = [], []
         for start in range(0, len(rows), batch_size):
@@ -157,6 +166,33 @@ class Embedder:
             dim = self.config.embedding_dim
             return np.zeros((0, dim), np.float32), np.zeros(0, np.float32)
         return np.concatenate(parts_e), np.concatenate(parts_q)
+
+    def attribute_logits_file(
+        self,
+        maps_file: MapsFile,
+        indices: np.ndarray | None = None,
+        *,
+        batch_size: int = 256,
+    ) -> np.ndarray | None:
+        """(n, T) attribute-head logits of a multi-task model for samples of an open maps
+        file (all, or ``indices``), read batch by batch, columns in
+        :data:`recognition.attributes.TASKS` order; None for a single-task model."""
+        if not self.config.multitask:
+            return None
+        self._check_file(maps_file)
+        rows = np.arange(len(maps_file)) if indices is None else np.asarray(indices)
+        parts = [np.zeros((0, len(TASKS)), np.float32)]
+        for start in range(0, len(rows), batch_size):
+            maps = self._checked(maps_file.read(self.modality, rows[start : start + batch_size]))
+            parts.append(
+                attribute_logits(
+                    self.model,
+                    np.nan_to_num(maps, nan=0.0),
+                    device=self.device,
+                    batch_size=batch_size,
+                )
+            )
+        return np.concatenate(parts)
 
 
 def model_files(run_dir: str | Path) -> list[Path]:

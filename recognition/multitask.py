@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gallery.metrics import roc_auc
+from gallery.attributes import detector_auc
 from recognition.attributes import TASKS
 from recognition.backbones.attention import AttentionCascade, AttributeHead
 from recognition.config import TrainConfig
@@ -130,13 +130,10 @@ def attribute_logits(
 
 
 def attribute_aucs(logits: np.ndarray, labels: np.ndarray, known: np.ndarray) -> dict[str, float]:
-    """ROC AUC of each attribute head over the samples whose label is known: the
-    positives' scores against the negatives' (NaN where a class is absent). The seed
+    """ROC AUC of each attribute head over the samples whose label is known
+    (:func:`gallery.attributes.detector_auc`; NaN where a class is absent). The seed
     study scored the probability of the true class against correctness, which is 1.0
     for any head; this is the AUC of the head's score as a detector of the attribute."""
-    out = {}
-    for t, task in enumerate(TASKS):
-        scores, truth = logits[known[:, t], t], labels[known[:, t], t] > 0.5
-        positive, negative = scores[truth], scores[~truth]
-        out[task] = roc_auc(positive, negative) if positive.size and negative.size else float("nan")
-    return out
+    return {
+        task: detector_auc(logits[:, t], labels[:, t], known[:, t]) for t, task in enumerate(TASKS)
+    }

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from psface.options import integer, non_negative_int, positive_int
-from psface.readers import maps_and_models
+from psface.readers import attribute_reader, maps_and_models
 
-HELP = "measure models on held-out people: ROC, EER, TAR@FAR, rank-1, CMC, mAP"
+HELP = "measure models on held-out people: ROC, EER, TAR@FAR, rank-1, CMC, mAP, attribute leakage"
 DESCRIPTION = """\
 Evaluate trained models on the people of a maps dataset that they were not trained on
 (the run's split.json lists its training people; they are left out).
@@ -19,6 +19,15 @@ impostor pairs). Identification follows the seed study: each person's earliest s
 (--enrol-sessions, default 1) are enrolled and the rest are probes: rank-1, rank-5, CMC,
 mAP, and open-set DIR at FPIR 1e-2 (each probe also searches with its own identity
 removed, as a stranger would). 95% bootstrap intervals in brackets.
+
+Attributes (spectacles, facial hair, expression, pose, gender, from the maps file's
+session attributes; missing labels are left out): a multi-task model's heads get their
+ROC AUC and balanced accuracy (at probability 0.5); every model gets the leakage of
+each attribute from its embedding, the ROC AUC of a linear probe (L2-regularised
+logistic regression) trained on the embeddings, cross-validated over two
+person-disjoint halves of the people (0.5: nothing leaks; lower is better). Probes
+whose spectacles, facial hair or expression differ from their person's earliest
+enrolled session get their own rank-1 and AUC beside the rest's.
 
 REPORT receives report.json (INTERFACES.md keys, plus one entry per model under
 "models"), report.md (a table) and roc.png (log FAR), cmc.png, scores.png (genuine and
@@ -86,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
             all_people=args.all_people,
             seed=args.seed,
             batch_size=args.batch_size,
+            attributes=attribute_reader(),
         )
         write_plots(result.folder, result.names, result.curves)
     for e in result.report["models"]:
@@ -94,5 +104,27 @@ def run(args: argparse.Namespace) -> int:
             f"{e['name']}: AUC {v['auc']:.4f}  EER {100 * v['eer']:.2f}%  "
             f"rank-1 {100 * i.get('rank1', float('nan')):.2f}%"
         )
+        if "attributes" in e:
+            print(f"  {attribute_line(e)}")
     print(f"wrote {result.folder}/report.json, report.md, roc.png, cmc.png, scores.png")
     return 0
+
+
+def _value(value: float | None, *, percent: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{100 * value:.1f}%" if percent else f"{value:.2f}"
+
+
+def attribute_line(entry: dict) -> str:
+    """One line: each attribute's leakage AUC, and rank-1 of the probes whose attributes
+    changed since enrolment against the rest's."""
+    leakage = ", ".join(
+        f"{task} {_value(figures['leakage_auc'])}" for task, figures in entry["attributes"].items()
+    )
+    groups = entry["attribute_change"]
+    ranks = "  ".join(
+        f"{name} {_value(groups[name]['rank1'], percent=True)} ({groups[name]['probes']})"
+        for name in ("changed", "unchanged")
+    )
+    return f"leakage AUC {leakage}; rank-1 of probes with attributes {ranks}"
