@@ -49,6 +49,8 @@ from typing import Any
 
 import numpy as np
 
+from photostereo.io.photoface import ATTRIBUTE_KEYS
+
 #: The attribute tasks, in the attention cascade's order (columns of the label arrays).
 TASKS = ("spectacles", "facial_hair", "expression", "pose", "gender")
 #: Tasks that :func:`attribute_changed` compares, in its column order.
@@ -68,17 +70,7 @@ VOCABULARY: dict[str, dict[str, int]] = {
 POSE_CODES = {1: 0, 2: 1, 3: 1, 4: 1, 5: 1}
 #: Normalised key -> task: the project's names, the Photoface reader's aliases and the
 #: CSV's column names (``Emotion`` is the expression).
-KEYS = {
-    "gender": "gender",
-    "sex": "gender",
-    "spectacles": "spectacles",
-    "glasses": "spectacles",
-    "facial_hair": "facial_hair",
-    "facialhair": "facial_hair",
-    "pose": "pose",
-    "expression": "expression",
-    "emotion": "expression",
-}
+KEYS = {alias: name for alias, name in ATTRIBUTE_KEYS.items() if name in TASKS}
 
 
 def attribute_labels(

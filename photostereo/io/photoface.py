@@ -43,7 +43,8 @@ _ASSIGNMENT = re.compile(
 )
 #: Light numbers have at most this many digits (``int`` refuses 4300 or more).
 MAX_INDEX_DIGITS = 6
-_ATTRIBUTE_KEYS = {
+#: metadataII.txt's keys (lower case, spaces as underscores) -> the project's names.
+ATTRIBUTE_KEYS = {
     "gender": "gender",
     "sex": "gender",
     "spectacles": "spectacles",
@@ -205,6 +206,6 @@ def parse_attributes(path: Path) -> dict[str, str | int]:
             continue
         key = clean_text(parts[0].lower().replace(" ", "_").replace("-", "_"))
         value = clean_text(parts[1].strip())
-        key = _ATTRIBUTE_KEYS.get(key, key)
+        key = ATTRIBUTE_KEYS.get(key, key)
         attributes[key] = int(value) if re.fullmatch(r"[0-9]{1,9}", value) else value
     return attributes
