@@ -173,3 +173,45 @@ def test_batch_hard_takes_the_farthest_positive_and_nearest_negative():
         [d[0, 1] - d[0, 2], d[1, 0] - d[1, 2], d[2, 3] - d[2, 0], d[3, 2] - d[3, 1]]
     )
     torch.testing.assert_close(loss, hardest.clamp_min(0).mean())
+
+
+def _pair_and_negatives(d_ap: float, d_an: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Anchor and positive (person 0) at squared distance ``d_ap``, and one negative per
+    entry of ``d_an`` (people 1, 2, ...), each at that squared distance from both of them.
+
+    In 3-D: a = (cos t, sin t, 0), p = (cos t, -sin t, 0), n = (c, 0, s), so
+    d(a, n) = d(p, n) = 2 - 2 c cos t. Each negative is alone in its identity, so it is
+    never an anchor: the loss is the mean over the pairs (a, p) and (p, a) only.
+    """
+    t = math.acos(1 - d_ap / 2) / 2
+    rows = [[math.cos(t), math.sin(t), 0.0], [math.cos(t), -math.sin(t), 0.0]]
+    for d in d_an:
+        c = (1 - d / 2) / math.cos(t)
+        rows.append([c, 0.0, math.sqrt(1 - c * c)])
+    return torch.tensor(rows), torch.tensor([0, 0, *range(1, len(d_an) + 1)])
+
+
+# d(a, p) = 0.3 and margin 0.3. Negatives: 0.1 (hard: nearer than the positive), 0.35 and
+# 0.45 (semi-hard: beyond the positive, within the margin), 1.0 (beyond the margin).
+# Each pick gives its own loss: 0.1 -> 0.5, 0.35 -> 0.25, 0.45 -> 0.15, 1.0 -> 0.
+NEGATIVES = [1.0, 0.45, 0.1, 0.35]  # shuffled: the pick must not follow batch order
+# The losses below match to 6e-8 (float32); atol=1e-6 is far below the 0.1 between picks.
+
+
+def test_semihard_takes_the_nearest_negative_beyond_the_positive():
+    z, labels = _pair_and_negatives(0.3, NEGATIVES)
+    loss = TripletLoss(margin=0.3, mining="semihard")(z, labels)
+    # FaceNet's semi-hard negative is 0.35: farther than the positive, the hardest such.
+    torch.testing.assert_close(loss, torch.tensor(0.3 - 0.35 + 0.3), rtol=0, atol=1e-6)
+
+
+def test_semihard_falls_back_to_the_nearest_negative_when_none_is_beyond_the_positive():
+    z, labels = _pair_and_negatives(0.3, [0.2, 0.1, 0.25])
+    loss = TripletLoss(margin=0.3, mining="semihard")(z, labels)
+    torch.testing.assert_close(loss, torch.tensor(0.3 - 0.1 + 0.3), rtol=0, atol=1e-6)
+
+
+def test_hard_takes_the_nearest_negative_even_when_nearer_than_the_positive():
+    z, labels = _pair_and_negatives(0.3, NEGATIVES)
+    loss = TripletLoss(margin=0.3, mining="hard")(z, labels)
+    torch.testing.assert_close(loss, torch.tensor(0.3 - 0.1 + 0.3), rtol=0, atol=1e-6)
