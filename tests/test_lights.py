@@ -102,3 +102,72 @@ def test_coplanar_lights_are_refused_with_the_condition_number():
     with pytest.raises(LightGeometryError, match="condition number"):
         check_light_geometry(nearly, where="rig")
     assert check_light_geometry(ring_directions(4, 20.0)) < 10
+
+
+# --- Added against surviving mutants (mutmut, issue 17): the messages name where the
+# --- lights came from, outputs are float32 unit vectors, the ring starts at +x.
+
+
+def test_errors_name_the_source_and_the_problem():
+    from photostereo.lights import normalize_directions
+
+    cases = [
+        (np.ones((4, 2)), r"must be \(K, 3\), got \(4, 2\)"),
+        (np.ones(3), r"must be \(K, 3\), got \(3,\)"),
+        (np.array([[1.0, 0, 0], [0, 0, 0], [0, 1, 0]]), "light 1: direction is zero"),
+        (np.array([[1.0, 0, 0], [0, 1, 0], [np.nan, 0, 1]]), "light 2: direction .* not finite"),
+    ]
+    for bad, message in cases:
+        for check in (normalize_directions, check_light_geometry):
+            with pytest.raises(LightGeometryError, match=message) as caught:
+                check(bad, where="rig.json")
+            assert caught.value.path == "rig.json"
+            with pytest.raises(LightGeometryError) as default:
+                check(bad)
+            assert default.value.path == "lights"
+    with pytest.raises(LightGeometryError) as few:
+        check_light_geometry(np.eye(3)[:2], where="rig.json")
+    assert few.value.path == "rig.json"
+    assert "2 lights" in str(few.value)
+    with pytest.raises(LightGeometryError, match="not all in one plane") as flat:
+        check_light_geometry(np.array([[1.0, 0, 0], [0, 1, 0], [1, 1, 0]]), where="rig.json")
+    assert flat.value.path == "rig.json"
+
+
+def test_normalize_directions_gives_float32_unit_rows_of_any_length():
+    from photostereo.lights import normalize_directions
+
+    d = np.array([[3.0, 0, 4], [0, 1e-200, 0], [1e300, 1e300, 0], [2, 2, 1]])
+    unit = normalize_directions(d)
+    assert unit.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(unit[0], [0.6, 0, 0.8], rtol=1e-6)
+    np.testing.assert_allclose(unit[3], [2 / 3, 2 / 3, 1 / 3], rtol=1e-6)
+    np.testing.assert_allclose(normalize_directions([[0, 0, 5]]), [[0, 0, 1]])
+
+
+def test_condition_number_is_largest_over_smallest_singular_value():
+    d = np.array([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]])
+    # unit rows; singular values sqrt(2), 1, 1: condition sqrt(2)
+    assert check_light_geometry(d) == pytest.approx(np.sqrt(2))
+    assert check_light_geometry(np.eye(3)) == pytest.approx(1.0)
+    assert check_light_geometry(np.eye(3) * [1, 1000, 1]) == pytest.approx(1.0)
+
+
+def test_conversions_give_float32_and_accept_integer_angles():
+    for d in (from_azimuth_elevation(90, 0), from_zenith_azimuth([90], [90])):
+        assert d.dtype == np.float32
+    np.testing.assert_allclose(
+        from_azimuth_elevation(np.pi / 2, 0.0, degrees=False), IMAGE_LEFT, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        from_zenith_azimuth(np.pi / 2, np.pi, degrees=False), IMAGE_LEFT, atol=1e-6
+    )
+    np.testing.assert_allclose(from_azimuth_elevation([0, 90], 0)[1], IMAGE_LEFT, atol=1e-6)
+
+
+def test_ring_starts_at_image_right_and_turns_toward_up():
+    d = ring_directions(4, 90.0)
+    np.testing.assert_allclose(d, [[1, 0, 0], [0, 1, 0], [-1, 0, 0], [0, -1, 0]], atol=1e-6)
+    shifted = ring_directions(4, 90.0, azimuth0=90.0)
+    np.testing.assert_allclose(shifted[0], IMAGE_UP, atol=1e-6)

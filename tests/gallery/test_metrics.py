@@ -289,3 +289,188 @@ def test_map_counts_ties_against_the_probe():
     )
     swapped = mean_average_precision(scores, np.array(["b", "a", "c"]), np.array(["a"]))
     assert swapped == pytest.approx(1 / 2)  # gallery order does not matter
+
+
+# --- Added against surviving mutants (mutmut, issue 17): error messages, edge rules and
+# --- the EER interpolation, each checked against an independent reference.
+
+
+def _reference_eer(genuine, impostor):
+    """EER by brute force: FAR and FRR at every threshold, crossing found by a scan."""
+    far, tar, _ = sk_roc_curve(
+        np.r_[np.ones(len(genuine)), np.zeros(len(impostor))],
+        np.r_[genuine, impostor],
+        drop_intermediate=False,
+    )
+    far, frr = np.r_[0.0, far], 1.0 - np.r_[0.0, tar]
+    for k in range(1, far.size):
+        d0, d1 = far[k - 1] - frr[k - 1], far[k] - frr[k]
+        if d1 >= 0:
+            if d1 == 0:
+                return far[k]
+            t = d0 / (d0 - d1)
+            return far[k - 1] + t * (far[k] - far[k - 1])
+    raise AssertionError
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_eer_equals_a_brute_force_crossing(seed):
+    rng = np.random.default_rng(seed)
+    genuine = rng.normal(1.0, 1.0, int(rng.integers(5, 40)))
+    impostor = rng.normal(0.0, 1.0, int(rng.integers(5, 40)))
+    assert equal_error_rate(genuine, impostor) == pytest.approx(
+        _reference_eer(genuine, impostor), abs=1e-12
+    )
+
+
+def test_eer_interpolates_where_far_moves():
+    # (FAR, FRR): t=0.6 -> (0, 1/2), t=0.5 -> (1/2, 1/2)... a crossing inside a FAR step
+    genuine, impostor = np.array([0.7, 0.3]), np.array([0.6, 0.2])
+    # t=0.7: (0, 1/2); t=0.6: (1/2, 1/2) -> diff 0 exactly: EER 1/2
+    assert equal_error_rate(genuine, impostor) == pytest.approx(0.5)
+    genuine, impostor = np.array([0.9, 0.8, 0.7, 0.1]), np.array([0.75, 0.2])
+    # t=0.8: (0, 1/2) diff -1/2; t=0.75: (1/2, 1/2) diff 0 -> 1/2
+    assert equal_error_rate(genuine, impostor) == pytest.approx(_reference_eer(genuine, impostor))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: pair_scores(np.ones(3), np.arange(3)), "embeddings must be"),
+        (lambda: pair_scores(np.ones((3, 2)), np.arange(2)), "embeddings must be"),
+        (lambda: roc_auc([], [0.1]), "need at least one genuine and one impostor score"),
+        (lambda: roc_auc([0.1], []), "need at least one genuine and one impostor score"),
+        (lambda: roc_auc([0.1], [np.nan]), "scores must be finite"),
+        (lambda: roc_auc([np.inf], [0.1]), "scores must be finite"),
+        (lambda: tar_at_far([0.5], [0.1], 0.0), "far must be in"),
+        (lambda: tar_at_far([0.5], [0.1], 1.5), "far must be in"),
+        (lambda: threshold_at_far([], 0.1), "need at least one impostor score"),
+        (lambda: threshold_at_far([0.1], 0.0), "far must be in"),
+        (lambda: threshold_at_far([0.1], 1.5), "far must be in"),
+        (lambda: threshold_at_far([0.1, 0.2], 0.5, weights=[1.0]), "one entry per impostor"),
+        (
+            lambda: genuine_ranks(np.ones((2, 2)), np.array(["a", "b"]), np.array(["a"])),
+            r"scores must be \(n_probes, n_gallery_identities\)",
+        ),
+        (
+            lambda: genuine_ranks(np.ones((1, 2)), np.array(["a", "a"]), np.array(["a"])),
+            "gallery labels must be distinct",
+        ),
+        (lambda: cmc(np.array([0, 0])), "no mated probes"),
+        (
+            lambda: mean_average_precision(np.ones((1, 2)), np.array(["a", "b"]), np.array(["z"])),
+            "no mated probes",
+        ),
+    ],
+)
+def test_bad_input_is_refused_with_its_reason(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_far_at_its_bounds():
+    assert tar_at_far([0.5], [0.1], 1.0) == 1.0
+    assert threshold_at_far(np.array([0.1, 0.2]), 1.0) == pytest.approx(0.1)
+    assert threshold_at_far(np.array([0.3]), 2e-2) == np.nextafter(0.3, 1.0)
+
+
+def test_verification_summary_values_are_the_metrics():
+    rng = np.random.default_rng(8)
+    genuine, impostor = rng.normal(1, 1, 40), rng.normal(0, 1, 150)
+    summary = verification_summary(genuine, impostor)
+    assert summary["auc"] == roc_auc(genuine, impostor)
+    assert summary["eer"] == equal_error_rate(genuine, impostor)
+    assert summary["tar_at_far"]["1e-2"] == tar_at_far(genuine, impostor, 1e-2)
+    assert summary["tar_at_far_note"] == {
+        "1e-3": "not measured: 150 impostor pairs, at least 1000 needed for FAR 1e-3",
+        "1e-4": "not measured: 150 impostor pairs, at least 10000 needed for FAR 1e-4",
+    }
+
+
+def test_threshold_of_integer_and_float32_scores():
+    # integer scores are read as float64; float32 stay float32 (next float32 up)
+    t = threshold_at_far(np.arange(10), 0.1)
+    assert t == np.nextafter(8.0, np.inf)
+    scores = np.array([0.1, 0.2, 0.3], np.float32)
+    t32 = threshold_at_far(scores, 0.4)
+    assert t32 == float(np.nextafter(np.float32(0.2), np.float32(np.inf)))
+    assert t32 != np.nextafter(float(np.float32(0.2)), np.inf)
+
+
+def test_tar_at_far_picks_the_right_order_statistic():
+    rng = np.random.default_rng(9)
+    for _ in range(20):
+        impostor = rng.permutation(200).astype(float)
+        genuine = rng.permutation(200).astype(float) + 0.5
+        for far in (1e-2, 3e-2, 0.1):
+            allowed = math.floor(far * 200 + 1e-9)
+            v = np.sort(impostor)[::-1][allowed]
+            assert tar_at_far(genuine, impostor, far) == np.mean(genuine > v)
+
+
+def test_pair_scores_of_no_rows_and_of_float64():
+    genuine, impostor = pair_scores(np.empty((0, 3)), np.empty(0))
+    assert genuine.shape == (0,) and impostor.shape == (0,)
+    e = np.eye(3)[:2]
+    genuine, impostor = pair_scores(e, np.array([0, 1]))
+    assert genuine.dtype == np.float64 and genuine.size == 0 and impostor.tolist() == [0.0]
+    g16, _ = pair_scores(np.ones((2, 2), np.float16), np.array([0, 0]))
+    assert g16.dtype == np.float32
+    e = np.ones((2, 2), np.float32)
+    pair_scores(e, np.array([0, 0]))
+    assert e.dtype == np.float32  # the caller's array is not changed
+
+
+def _brute_force_map(scores, gallery, probes):
+    aps = []
+    for s, p in zip(scores, probes, strict=True):
+        relevant = gallery == p
+        if not relevant.any():
+            continue
+        order = sorted(range(s.size), key=lambda j: (-s[j], bool(relevant[j])))
+        hits, total = 0, 0.0
+        for position, j in enumerate(order, start=1):
+            if relevant[j]:
+                hits += 1
+                total += hits / position
+        aps.append(total / relevant.sum())
+    return float(np.mean(aps))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_map_with_many_ties_equals_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    gallery = rng.integers(0, 6, 90)
+    probes = rng.integers(0, 8, 30)  # some unmated
+    scores = rng.integers(0, 4, (30, 90)) / 4  # heavy ties
+    assert mean_average_precision(scores, gallery, probes) == pytest.approx(
+        _brute_force_map(scores, gallery, probes)
+    )
+
+
+def test_cmc_clips_ranks_beyond_max_rank():
+    ranks = np.array([1, 2, 5, 7, 0])
+    np.testing.assert_allclose(cmc(ranks, max_rank=3), [1 / 4, 2 / 4, 2 / 4])
+    np.testing.assert_allclose(cmc(np.array([1])), [1.0])
+    np.testing.assert_allclose(cmc(np.array([3, 3])), [0, 0, 1.0])
+
+
+def test_open_set_dir_rank_and_threshold_rules():
+    gallery = np.array(["a", "b"])
+    non_mated = np.stack([np.arange(100) / 100, np.zeros(100)], axis=1)
+    # mated probe at rank 2 with a score above the threshold; another exactly at it
+    mated = np.array([[0.995, 0.999], [0.9, 0.1]])
+    scores = np.vstack([mated, non_mated])
+    labels = np.array(["a", "a", *["z"] * 100])
+    rate1, t = dir_at_fpir(scores, gallery, labels, 1e-2)
+    assert rate1 == 0.0
+    rate2, _ = dir_at_fpir(scores, gallery, labels, 1e-2, rank=2)
+    assert rate2 == 0.5
+    got = open_set_dir(np.array([1]), np.array([t]), np.arange(100) / 100, 1e-2)
+    assert got == (1.0, t)  # a score equal to the threshold is accepted
+    weights = np.r_[np.ones(50), np.zeros(50)]  # only the lower half counts
+    _, t_w = open_set_dir(
+        np.array([1]), np.array([0.5]), np.arange(100) / 100, 0.1, non_mated_weights=weights
+    )
+    assert t_w == pytest.approx(np.nextafter(0.44, 1.0))
+    assert math.isnan(open_set_dir(np.array([], int), np.array([]), np.arange(10.0), 0.1)[0])
