@@ -29,7 +29,7 @@ import numpy as np
 
 from photostereo.response import from_linear, parse_response
 from synthetic_faces import population
-from synthetic_faces.face import Identity, face_fields, sample_identity, static_fields
+from synthetic_faces.face import FaceFields, Identity, face_fields, sample_identity, static_fields
 from synthetic_faces.grid import FaceGrid
 from synthetic_faces.occluders import frame_fields, merge_layers, occluder_fields
 from synthetic_faces.render import RenderSettings, add_noise, miscalibrate, shade
@@ -159,8 +159,20 @@ def _background(visit: Visit, size: int) -> np.ndarray:
     return np.broadcast_to(ramp[:, None, None] * colour, (size, size, 3)).astype(np.float32)
 
 
-def build_scene(config: SynthConfig, subject: int, session: int) -> tuple[Scene, Visit, dict]:
-    """The posed scene of one visit, the visit's parameters and its attributes."""
+@dataclass(frozen=True)
+class VisitFace:
+    """One visit's person, parameters, attributes and face on its grid, before posing."""
+
+    ident: Identity
+    visit: Visit
+    attributes: dict
+    grid: FaceGrid
+    face: FaceFields
+
+
+def visit_face(config: SynthConfig, subject: int, session: int) -> VisitFace:
+    """The face of one visit, drawn from the visit's keyed randomness (what
+    :func:`build_scene` poses, and :mod:`synthetic_faces.landmarks` reads)."""
     ident, habits, _ = person(config.seed, subject)
     rng = _rng(config.seed, subject, VISIT, session)
     attributes = population.draw_session_attributes(rng, habits)
@@ -177,6 +189,15 @@ def build_scene(config: SynthConfig, subject: int, session: int) -> tuple[Scene,
         static=_static(config.seed, subject, grid),
         clothing=visit.clothing,
     )
+    return VisitFace(ident, visit, attributes, grid, face)
+
+
+def build_scene(config: SynthConfig, subject: int, session: int) -> tuple[Scene, Visit, dict]:
+    """The posed scene of one visit, the visit's parameters and its attributes."""
+    drawn = visit_face(config, subject, session)
+    ident, visit, attributes, grid, face = (
+        drawn.ident, drawn.visit, drawn.attributes, drawn.grid, drawn.face
+    )  # fmt: skip
     layers = []
     if visit.spectacles is not None:
         layers.append(frame_fields(visit.spectacles, ident, grid, face.height))

@@ -15,11 +15,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from synthetic_faces import generate, population
-from synthetic_faces.face import Expression, FaceFields, Identity, face_fields
+from synthetic_faces import generate
+from synthetic_faces.face import Expression, FaceFields, Identity
 from synthetic_faces.grid import FaceGrid
 from synthetic_faces.scene import ORIGIN_Y, Pose, nominal_scale
-from synthetic_faces.variation import sample_visit
 
 #: The landmarks, in the order MTCNN returns them.
 NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
@@ -88,20 +87,8 @@ def visit_landmarks(config: generate.SynthConfig, subject: int, session: int) ->
     It draws the visit as :func:`~synthetic_faces.generate.build_scene` does, from the
     same keyed randomness, so the two agree whatever else is rendered.
     """
-    ident, habits, _ = generate.person(config.seed, subject)
-    rng = generate._rng(config.seed, subject, generate.VISIT, session)
-    attributes = population.draw_session_attributes(rng, habits)
-    visit = sample_visit(rng, attributes, ident.skin)
-    n = int(np.ceil(config.size * generate.GRID_MARGIN / 2) * 2)
-    grid = FaceGrid(n, nominal_scale(config.size))
-    face = face_fields(
-        ident,
-        grid,
-        expression=visit.expression,
-        facial_hair=visit.facial_hair,
-        hair_density=visit.hair_density,
-        rng=rng,
-        static=generate._static(config.seed, subject, grid),
-        clothing=visit.clothing,
+    drawn = generate.visit_face(config, subject, session)
+    visit = drawn.visit
+    return landmarks_2d(
+        drawn.ident, drawn.face, drawn.grid, visit.pose, config.size, visit.expression
     )
-    return landmarks_2d(ident, face, grid, visit.pose, config.size, visit.expression)
