@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -31,7 +31,7 @@ from ablation.report import summarise, write_tables
 from ablation.synthetic import parse_synth
 from psbase import __version__
 from psbase.atomic import write_atomically
-from psbase.cluster import dask_client
+from psbase.cluster import dask_client, one_thread_per_process
 from psbase.errors import ConfigError, InputError, one_line
 from psbase.failures import record_traceback
 from psbase.lock import exclusive_lock
@@ -72,8 +72,7 @@ class AblationRun:
 def data_source(text: str, *, sessions: int = 3, seed: int = 0) -> DataSource:
     """``synth:PEOPLExSESSIONS`` or a folder of many-light captures (Yale B layout)."""
     if text.startswith("synth:"):
-        source = parse_synth(text)
-        return type(source)(source.people, source.sessions, seed)
+        return replace(parse_synth(text), seed=seed)
     folder = Path(text)
     if not folder.is_dir():
         raise InputError(folder, "no such folder; give synth:PEOPLExSESSIONS or a capture folder")
@@ -239,7 +238,9 @@ def _local_tasks(
     context = multiprocessing.get_context("spawn")
 
     def new_pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread)
+        return ProcessPoolExecutor(
+            workers, mp_context=context, initializer=one_thread_per_process, initargs=(True,)
+        )
 
     pool = new_pool()
     pending = list(todo)
@@ -263,17 +264,6 @@ def _local_tasks(
                     break
     finally:
         pool.shutdown(cancel_futures=True)
-
-
-def _one_thread() -> None:
-    """One thread per worker process: the processes are the parallelism."""
-    import numba
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    numba.set_num_threads(1)
-    threadpool_limits(limits=1)
-    torch.set_num_threads(1)
 
 
 def _dask_tasks(

@@ -35,7 +35,7 @@ from photostereo.preprocess import (
     session_key,
 )
 from psbase import __version__
-from psbase.cluster import dask_client
+from psbase.cluster import dask_client, one_thread_per_process
 from psbase.errors import InputError, one_line
 from psbase.failures import unexpected
 
@@ -165,22 +165,6 @@ def _worker_count(workers: int | None, n_chunks: int) -> int:
     return max(1, min(wanted, n_chunks))
 
 
-def _init_worker(detect: bool) -> None:
-    """One thread per worker process: the processes are the parallelism.
-
-    torch (MTCNN) is imported only when faces are detected; it takes seconds to load.
-    """
-    import numba
-    from threadpoolctl import threadpool_limits
-
-    numba.set_num_threads(1)
-    threadpool_limits(limits=1)
-    if detect:
-        import torch
-
-        torch.set_num_threads(1)
-
-
 def _local_chunks(
     chunks: list[list[SessionRef]],
     root: str,
@@ -213,7 +197,7 @@ def _pooled_chunks(
     def new_pool() -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(
-            1, mp_context=context, initializer=_init_worker, initargs=(config.detect,)
+            1, mp_context=context, initializer=one_thread_per_process, initargs=(config.detect,)
         )
 
     queue = deque(chunks)

@@ -1,4 +1,5 @@
-"""Connecting to an existing Dask cluster, the one way every batch stage does it."""
+"""Running a batch stage's work elsewhere (worker processes on this machine, or an
+existing Dask cluster), set up the one way every batch stage does it."""
 
 from __future__ import annotations
 
@@ -16,3 +17,18 @@ def dask_client(address: str) -> Any:
         return Client(address, timeout="10s")
     except OSError as error:
         raise InputError(address, f"cannot reach the Dask scheduler ({error})") from None
+
+
+def one_thread_per_process(with_torch: bool) -> None:
+    """A worker process's initialiser: one thread each for numba, the BLAS pools and
+    (``with_torch``) torch, since the processes are the parallelism. torch is imported
+    only when asked: it takes seconds to load."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    numba.set_num_threads(1)
+    threadpool_limits(limits=1)
+    if with_torch:
+        import torch
+
+        torch.set_num_threads(1)
