@@ -142,6 +142,12 @@ class Trainer:
         device: str | torch.device | None = None,
     ) -> None:
         self.config, self.val = config, val
+        # the held-out attribute labels, parsed once for every epoch's validation
+        self.val_attributes = (
+            attribute_labels(val.attributes)
+            if config.multitask and val is not None and val.attributes is not None
+            else None
+        )
         self.device = resolve_device(device)
         self.amp_dtype = autocast_dtype(config, self.device)
         self.channels_last = uses_channels_last(config, self.device)
@@ -328,8 +334,8 @@ class Trainer:
             "val_eer": round(float(summary["eer"]), 6),
             "val_magnitude": round(float(magnitude.mean()), 3),
         }
-        if self.config.multitask and self.val.attributes is not None:
-            labels, known = attribute_labels(self.val.attributes)
+        if self.val_attributes is not None:
+            labels, known = self.val_attributes
             logits = attribute_logits(self.model, self.val.maps, device=self.device)
             for task, auc in attribute_aucs(logits, labels, known).items():
                 figures[f"val_{task}_auc"] = round(auc, 6) if math.isfinite(auc) else None
