@@ -302,6 +302,59 @@ def test_grazing_normals_are_clamped_and_invalid_ones_flagged() -> None:
         normal_gradients(n, min_nz=0.0)
 
 
+@pytest.mark.parametrize("name", list(ALL))
+def test_min_nz_reaches_every_integrator(name: str) -> None:
+    """Integrating with ``min_nz`` is integrating the normals whose slopes are the clamped
+    ones (steep enough then to need no clamp at the default), and differs from the
+    default: the clamp is passed on, not dropped."""
+    _, normals = _bumps(40, 48, seed=8)
+    normals[..., :2] *= 6.0  # steep: nz down to about 0.25
+    normals /= np.linalg.norm(normals, axis=-1, keepdims=True)
+    assert normals[..., 2].min() < 0.3  # measured 0.26
+    gx, gr, _ = normal_gradients(normals, min_nz=0.5)
+    clamped = _normals(gx, -gr)  # dz/dx = gx, dz/dy = -gr (rows grow downward)
+    integrate = ALL[name]
+    expected = integrate(clamped, None)
+    result = integrate(normals, None, min_nz=0.5)
+    np.testing.assert_allclose(result, expected, atol=1e-5 * np.nanstd(expected))
+    assert np.nanmax(np.abs(integrate(normals, None) - expected)) > 0.1 * np.nanstd(expected)
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_what_lies_outside_the_mask_plays_no_part(name: str) -> None:
+    z, normals, mask = _face(40, seed=9)
+    frontal = normals.copy()
+    frontal[~mask] = (0.0, 0.0, 1.0)
+    np.testing.assert_allclose(
+        ALL[name](normals, mask), ALL[name](frontal, mask), atol=1e-6 * np.nanstd(z)
+    )
+
+
+def test_fft_counts_the_outside_of_the_mask_as_flat() -> None:
+    """Frankot-Chellappa integrates the whole periodic grid with zero slope outside the
+    mask: the masked result is the unmasked one of the normals made frontal out there
+    (up to the integration constant)."""
+    z, normals, mask = _face(40, seed=9)
+    frontal = normals.copy()
+    frontal[~mask] = (0.0, 0.0, 1.0)
+    reference = frankot_chellappa(frontal)
+    reference = reference - reference[mask].mean()
+    masked = frankot_chellappa(normals, mask)
+    np.testing.assert_allclose(masked[mask], reference[mask], atol=1e-5 * np.nanstd(z))
+
+
+def test_dct_poisson_matches_the_reference_on_a_rough_field_with_holes() -> None:
+    """A rough, non-integrable field with invalid normals scattered through every row:
+    the full-grid right-hand side must weigh each edge by the validity of both its ends,
+    as the sparse reference does."""
+    rng = np.random.default_rng(11)
+    normals = rng.normal(0.0, 0.4, (36, 44, 3)) + np.array([0.0, 0.0, 1.0])
+    normals[rng.random((36, 44)) < 0.08] = np.nan
+    fast = dct_poisson(normals)
+    slow = poisson_sparse_direct(normals)
+    np.testing.assert_allclose(fast, slow, atol=1e-6 * np.nanstd(slow))
+
+
 # ------------------------------------------------------------------------ outputs and API
 
 

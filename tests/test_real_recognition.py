@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 
 from gallery.evaluation import evaluate
+from gallery.identify import answers
+from gallery.metrics import open_set_dir
+from gallery.search import rank_identities
 from photostereo.batch import run_preprocess
 from photostereo.maps_file import MapsFile
 from photostereo.preprocess import PreprocessConfig
@@ -75,3 +78,37 @@ def test_joined_modalities_weigh_equally_in_the_floor(tmp_path):
     np.testing.assert_allclose(np.linalg.norm(joined, axis=1), 1.0)
     half = normal.shape[1]
     np.testing.assert_allclose(joined[:, :half] * np.sqrt(2), normal, atol=1e-12)
+
+
+@needs_data
+def test_open_set_search_turns_real_strangers_away(maps_path):
+    """Open-set identification with real strangers: five people enrolled by their front
+    session, their 17 other sessions probing, and the five others' sessions as strangers,
+    matched on the albedo floor. A threshold set on three strangers at FPIR 10% turns
+    away all but that share of them in ``psface identify``'s answers, and identifies
+    exactly the mated probes :func:`gallery.metrics.open_set_dir` counts (measured DIR
+    0.859; the strangers' best scores average 0.21 below the mated probes' true scores).
+    Without a threshold every stranger is named as someone."""
+    with MapsFile(maps_path) as maps:
+        subject, session = maps.labels()
+        vectors = pixel_embeddings(maps, "albedo", np.arange(len(maps))).astype(np.float32)
+    people = np.unique(subject)
+    enrolled, strangers = people[:5], people[5:]
+    gallery = np.isin(subject, enrolled) & (session == GALLERY_SESSION)
+    mated = np.isin(subject, enrolled) & ~gallery
+    calibration = np.isin(subject, strangers[:3])
+    names, scores = rank_identities(vectors, vectors[gallery], subject[gallery], 3, "numpy")
+    true_rank = np.argmax(names == subject[:, None], axis=1) + 1
+    true_score = scores[np.arange(len(names)), true_rank - 1]
+    rate, threshold = open_set_dir(
+        true_rank[mated], true_score[mated], scores[calibration, 0], fpir=0.1
+    )
+    said = np.array([a["answer"] for a in answers(names, scores, subject, session, threshold)])
+    stranger = np.isin(subject, strangers)
+    assert set(said[stranger]) <= {"unknown", *enrolled}
+    assert (said[calibration] != "unknown").mean() <= 0.1
+    assert (said[mated] == subject[mated]).mean() == rate
+    assert rate >= 0.8
+    assert scores[stranger, 0].mean() < true_score[mated].mean() - 0.1
+    closed = [a["answer"] for a in answers(names, scores, subject, session)]
+    assert "unknown" not in closed
