@@ -36,9 +36,15 @@ bench: $(STAMP)
 # are [tool.mutmut] in pyproject.toml. Results stay in mutants/ (`mutmut results`,
 # `mutmut show NAME`); a second run retests only what changed. One module:
 # make mutation MUTANTS='gallery.metrics.*'
+# mutmut forks a test run per mutant from a process that has already run them once: a
+# numba, OpenMP or torch thread pool started there deadlocks or aborts in the fork (the
+# mutants came back as timeouts and "suspicious"), so every pool is held to one thread
+# and numba to its fork-safe workqueue layer.
 MUTANTS ?=
+MUTATION_ENV = OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 \
+	NUMBA_THREADING_LAYER=workqueue
 mutation: $(STAMP)
-	$(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	$(MUTATION_ENV) $(BIN)/mutmut run --max-children 2 $(MUTANTS)
 	$(BIN)/mutmut results
 
 clean:

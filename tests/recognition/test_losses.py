@@ -215,3 +215,23 @@ def test_hard_takes_the_nearest_negative_even_when_nearer_than_the_positive():
     z, labels = _pair_and_negatives(0.3, NEGATIVES)
     loss = TripletLoss(margin=0.3, mining="hard")(z, labels)
     torch.testing.assert_close(loss, torch.tensor(0.3 - 0.1 + 0.3), rtol=0, atol=1e-6)
+
+
+def test_heads_built_without_arguments_follow_the_published_recipes():
+    """The defaults are the papers' settings: ArcFace s=64, m=0.5 (Deng et al. 2019),
+    CosFace s=64, m=0.35 (Wang et al. 2018), MagFace s=64, margin 0.45 to 0.8 over
+    magnitudes 10 to 110 and lambda_g=35 (Meng et al. 2021)."""
+    cos, labels = _cosines()
+    rows = torch.arange(len(labels))
+    target = torch.zeros_like(cos, dtype=torch.bool)
+    target[rows, labels] = True
+    theta = torch.acos(cos)
+    arcface = torch.where(target, 64 * torch.cos(theta + 0.5), 64 * cos)
+    torch.testing.assert_close(ArcFace()(cos, labels), arcface)
+    torch.testing.assert_close(CosFace()(cos, labels), 64 * (cos - 0.35 * target))
+    magnitude = torch.tensor([5.0, 10.0, 60.0, 110.0, 200.0, 35.0], dtype=torch.float64)
+    margin = torch.tensor([0.45, 0.45, 0.625, 0.8, 0.8, 0.5375], dtype=torch.float64)
+    magface = torch.where(target, 64 * torch.cos(theta + margin[:, None]), 64 * cos)
+    torch.testing.assert_close(MagFace()(cos, labels, magnitude), magface)
+    g = magnitude / 110.0**2 + 1.0 / magnitude
+    torch.testing.assert_close(MagFace().regulariser(magnitude), 35.0 * g.mean())

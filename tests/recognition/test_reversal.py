@@ -105,3 +105,11 @@ def test_schedule_refuses_nonsense():
     for progress in (-0.1, 1.5, math.nan):
         with pytest.raises(ValueError, match="fraction of training"):
             reversal_coefficient(progress)
+
+
+def test_the_layer_reverses_at_full_strength_unless_told_otherwise():
+    """Ganin and Lempitsky's layer: with no coefficient the gradient is exactly negated."""
+    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(4, 3, dtype=torch.float64)
+    (grad,) = torch.autograd.grad(ReverseGradient()(x), x, upstream)
+    assert torch.equal(grad, -upstream)
