@@ -132,10 +132,11 @@ def run_ablation(
         done = _finished(out)
         todo = [t for t in tasks if cell_key(*t) not in done]
         run = AblationRun([], [name for name, _ in factors], resumed=len(tasks) - len(todo))
-        results = _dask_tasks if dask_address else _local_tasks
-        for count, (task, outcome) in enumerate(
-            results(data, todo, models, workers=workers, address=dask_address or ""), 1
-        ):
+        if dask_address:
+            outcomes = _dask_tasks(data, todo, models, address=dask_address)
+        else:
+            outcomes = _local_tasks(data, todo, models, workers=workers)
+        for count, (task, outcome) in enumerate(outcomes, 1):
             if isinstance(outcome, str):
                 run.failed.append((cell_key(*task), outcome))
             else:
@@ -227,9 +228,7 @@ def evaluate_task(
 Outcomes = Iterator[tuple[tuple[dict, int], tuple[dict, float] | str]]
 
 
-def _local_tasks(
-    data: DataSource, todo: list, models: Models, *, workers: int, address: str
-) -> Outcomes:
+def _local_tasks(data: DataSource, todo: list, models: Models, *, workers: int) -> Outcomes:
     """Each task's outcome: in this process for one worker, else in worker processes."""
     if workers <= 1 or len(todo) <= 1:
         for cell, repeat in todo:
@@ -266,9 +265,7 @@ def _local_tasks(
         pool.shutdown(cancel_futures=True)
 
 
-def _dask_tasks(
-    data: DataSource, todo: list, models: Models, *, workers: int, address: str
-) -> Outcomes:
+def _dask_tasks(data: DataSource, todo: list, models: Models, *, address: str) -> Outcomes:
     """Each task's outcome from a Dask cluster; a task the cluster lost is listed as failed."""
     from distributed import as_completed as dask_completed
 
