@@ -201,7 +201,9 @@ def parse_attributes(path: Path) -> dict[str, str | int]:
         return {}
     attributes: dict[str, str | int] = {}
     for line in _read_text(path).splitlines():
-        parts = re.split(r"\s*[:=,\t]\s*|\s+", line.strip(), maxsplit=1)
+        line = line.strip()  # "Facial Hair: none" keeps its two-word key; "Gender male" splits
+        separator = r"\s*[:=,\t]\s*" if re.search(r"[:=,\t]", line) else r"\s+"
+        parts = re.split(separator, line, maxsplit=1)
         if len(parts) != 2 or not parts[0]:
             continue
         key = clean_text(parts[0].lower().replace(" ", "_").replace("-", "_"))
