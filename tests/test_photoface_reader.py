@@ -382,9 +382,10 @@ def test_two_word_attribute_keys_stay_whole_before_a_separator(tmp_path):
     """ "Facial Hair: none" is the key facial_hair (it was split at the space into
     "facial" = "Hair: none"); a line with no separator still splits at its first space."""
     path = tmp_path / "metadataII.txt"
-    path.write_text("Facial Hair: none\nEye Colour = brown\nGender male\n")
+    path.write_text("Facial Hair: none\nEye Colour = brown\nGender male\nTaken: 12:30:05\n")
     assert parse_attributes(path) == {
         "facial_hair": "none",
         "eye_colour": "brown",
         "gender": "male",
+        "taken": "12:30:05",  # split at the first separator only
     }
