@@ -374,6 +374,8 @@ def attribute_change(
     anything = changed.sum(axis=1) > 0  # any task changed
     groups = {"changed": anything, "unchanged": ~anything}
     groups |= {f"task:{task}": changed[:, k] for k, task in enumerate(tasks)}
+    if unknown is not None:
+        groups["unknown"] = np.asarray(unknown, bool) & ~anything
     figures = identification_groups(embeddings, quality, subject, session, groups, n_enrol=n_enrol)
     result = {
         "changed": figures["changed"],
@@ -381,11 +383,7 @@ def attribute_change(
         "by_task": {task: figures[f"task:{task}"] for task in tasks},
     }
     if unknown is not None:
-        split = gallery_probe_split(
-            np.asarray(subject).astype(str), np.asarray(session).astype(str), n_enrol=n_enrol
-        )
-        flags = np.asarray(unknown, bool)[split.probes] & ~anything[split.probes]
-        result["unchanged"]["unknown"] = int(flags.sum())
+        result["unchanged"]["unknown"] = figures["unknown"]["probes"]
     return result
 
 
