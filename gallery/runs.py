@@ -75,16 +75,17 @@ def attribute_entry(
     model: Model,
     reader: AttributeReader,
     rows: np.ndarray,
-    emb: np.ndarray,
-    quality: np.ndarray,
+    samples: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    records: np.ndarray,
     *,
     n_enrol: int,
     seed: int,
     batch_size: int,
 ) -> dict:
-    """``{"attributes": ..., "attribute_change": ...}`` for one run's evaluated rows."""
-    subject, session = (labels[rows] for labels in maps.labels())
-    records = np.asarray(maps.attributes(), dtype=object)[rows]
+    """``{"attributes": ..., "attribute_change": ...}`` for one run's evaluated ``rows``:
+    ``samples`` is their (embeddings, quality, subject, session) and ``records`` their
+    session attributes."""
+    emb, quality, subject, session = samples
     labels, known = reader.labels(records)
     changed = reader.changed(records[enrolled_reference(subject, session)], records)
     logits = model.attribute_logits_file(maps, rows, batch_size=batch_size)
@@ -132,6 +133,8 @@ def evaluate_runs(
     entries, curves, names = [], [], []
     with open_maps(maps_path) as maps:
         subject, session = maps.labels()
+        if attributes is not None:
+            records = np.asarray(maps.attributes(), dtype=object)
         for run_dir in runs:
             model = load_model(run_dir)
             seen = set() if all_people else trained_people(run_dir)
@@ -155,8 +158,8 @@ def evaluate_runs(
                     model,
                     attributes,
                     rows,
-                    emb,
-                    quality,
+                    (emb, quality, subject[rows], session[rows]),
+                    records[rows],
                     n_enrol=enrol_sessions,
                     seed=seed,
                     batch_size=batch_size,
