@@ -47,11 +47,14 @@ def enroll_maps(
     """Embed the chosen sessions of ``maps_path`` with the model in ``run`` and enrol them.
 
     ``people`` and ``earliest`` are :func:`select_rows`'; the gallery is created if
-    absent and must otherwise hold the same model's templates.
+    absent and must otherwise hold the same model's templates. Sessions labelled as
+    presentation attacks (test sets) are never enrolled: they are not the person.
     """
     check_target(gallery_path, must_exist=False)  # a maps file or model is refused untouched
     with open_maps(maps_path) as maps:
-        rows = select_rows(*maps.labels(), people, earliest)
+        subject, session = maps.labels()
+        bona_fide = np.flatnonzero(np.asarray(maps.attacks(), dtype=str) == "")
+        rows = bona_fide[select_rows(subject[bona_fide], session[bona_fide], people, earliest)]
         if rows.size == 0:
             raise InputError(maps_path, "no sessions to enrol (check --subject)")
         model = load_model(run)

@@ -13,6 +13,11 @@ the maps and writes the report.
 * Confidence intervals: 95% percentile bootstrap over *identities* (people drawn with
   replacement; their pairs and probes re-weighted, :mod:`gallery.bootstrap`), since
   pairs and probes of one person are not independent.
+* Presentation attacks (:func:`presentation_attack`): APCER per attack type and BPCER
+  of the liveness scores at an operating threshold, and their DET curves
+  (:mod:`gallery.pad_metrics`). The recognition figures are the caller's to compute on
+  bona fide rows only, so an attack never counts as a genuine session of the person it
+  claims to be.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from gallery.metrics import (
     roc_curve,
     verification_summary,
 )
+from gallery.pad_metrics import det_curves, pad_summary, split_presentations, threshold_at_bpcer
 from gallery.protocol import Split, gallery_probe_split
 from gallery.templates import aggregate
 
@@ -205,3 +211,49 @@ def evaluate(
         embeddings, quality, subject, session, n_enrol=n_enrol, bootstrap=bootstrap, seed=seed
     )
     return {"verification": ver, "identification": ident}, {**ver_curves, **id_curves}
+
+
+def presentation_attack(
+    scores: np.ndarray,
+    attacks: np.ndarray,
+    *,
+    bpcer_target: float,
+    calibrated: float | None,
+) -> tuple[dict, dict]:
+    """(PAD summary at the operating threshold, curves for the DET plot).
+
+    ``scores`` are liveness scores (NaN: not measured, left out) and ``attacks`` each
+    row's attack type ("" bona fide). The operating threshold is ``calibrated`` (the
+    preprocessing calibration's for ``bpcer_target``) where there is one; otherwise the
+    largest threshold keeping the rows' own bona fide BPCER at most ``bpcer_target``
+    (:func:`gallery.pad_metrics.threshold_at_bpcer`), which is optimistic: fitted to the
+    scores it is then measured on. ``threshold_source`` says which ("calibration",
+    "bona fide scores", or "none" when there is neither).
+
+    The summary is :func:`gallery.pad_metrics.pad_summary`'s with ``threshold_source``
+    and ``bpcer_target`` added; the curves are ``{"det": {type: {"bpcer", "apcer"}},
+    "operating": {"threshold", "bpcer", "apcer": {type: ...}}}`` (no DET curve without
+    measured bona fide rows).
+    """
+    bona_fide, _ = split_presentations(scores, attacks)
+    threshold: float | None
+    if calibrated is not None:
+        threshold, source = float(calibrated), "calibration"
+    elif bona_fide.size:
+        threshold, source = threshold_at_bpcer(bona_fide, bpcer_target), "bona fide scores"
+    else:
+        threshold, source = None, "none"
+    figures = pad_summary(scores, attacks, threshold)
+    summary = {
+        "threshold": figures.pop("threshold"),
+        "threshold_source": source,
+        "bpcer_target": bpcer_target,
+        **figures,
+    }
+    det = (
+        {kind: {"bpcer": b, "apcer": a} for kind, (b, a, _) in det_curves(scores, attacks).items()}
+        if bona_fide.size
+        else {}
+    )
+    operating = {"threshold": threshold, "bpcer": summary["bpcer"], "apcer": summary["apcer"]}
+    return summary, {"det": det, "operating": operating}

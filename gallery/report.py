@@ -7,8 +7,11 @@ attributes were measured (:mod:`gallery.attributes`), an entry also holds
 ``attributes`` (``{task: {"auc", "balanced_accuracy" (multi-task runs only),
 "leakage_auc", "positives", "negatives"}}``) and ``attribute_change`` (``{"changed",
 "unchanged", "by_task": {task: ...}}``, each ``{"probes", "people", "rank1", "auc"}``),
-and report.md a table of each. The curves
-behind the plots (ROC, CMC, score histograms) come from :mod:`gallery.evaluation`;
+and report.md a table of each. Where the maps file holds presentation attacks with
+liveness scores, ``presentation_attack`` holds the file's PAD figures
+(:func:`gallery.evaluation.presentation_attack`) and report.md a section on them. The
+curves behind the plots (ROC, CMC, score histograms, DET) come from
+:mod:`gallery.evaluation`;
 drawing them is the command line's (``psface/plots.py``), so the library needs no
 plotting backend.
 """
@@ -24,15 +27,21 @@ from psbase.atomic import write_atomically
 from psbase.outputs import make_folders
 
 
-def build_report(models: list[dict], *, protocol: dict) -> dict:
-    """The report.json object from per-model entries (each with both halves)."""
+def build_report(
+    models: list[dict], *, protocol: dict, presentation_attack: dict | None = None
+) -> dict:
+    """The report.json object from per-model entries (each with both halves), and the
+    maps file's PAD figures where it has them."""
     first = models[0]
-    return {
+    report = {
         "verification": first["verification"],
         "identification": first["identification"],
         "models": models,
         "protocol": protocol,
     }
+    if presentation_attack is not None:
+        report["presentation_attack"] = presentation_attack
+    return report
 
 
 def _fmt(value: float | None, ci: list[float] | None = None, *, percent: bool = True) -> str:
@@ -95,11 +104,101 @@ def markdown(report: dict) -> str:
             f"enrolled identities; {m.get('n_samples', '?')} samples of "
             f"{m.get('n_identities', '?')} people not used in training."
         )
+    attacks = report["protocol"].get("presentation_attacks")
+    if attacks:
+        lines.append(
+            f"- {attacks['attack_rows']} presentation attack rows of the maps file left out: "
+            "the figures above are over bona fide sessions only."
+        )
     lines += _attribute_tables(report["models"])
     if notes:
         lines += ["", "Not measured:", "", *[f"- {n}" for n in notes]]
-    lines += ["", "Plots: roc.png (log FAR), cmc.png, scores.png.", ""]
+    plots = "roc.png (log FAR), cmc.png, scores.png"
+    if "presentation_attack" in report:
+        lines += _presentation_attack_section(report["presentation_attack"])
+        if report["presentation_attack"]["bona_fide"]:  # no DET without bona fide scores
+            plots += ", det.png (DET, normal-deviate axes)"
+    lines += ["", f"Plots: {plots}.", ""]
     return "\n".join(lines)
+
+
+def _threshold_text(pad: dict) -> str:
+    """Where the operating threshold came from, in a sentence."""
+    target = f"BPCER {100 * pad['bpcer_target']:g}%"
+    if pad["threshold"] is None:
+        return (
+            f"No operating threshold for {target}: the maps file has neither a liveness "
+            "calibration nor a bona fide presentation with a liveness score."
+        )
+    head = f"Operating threshold {pad['threshold']:.4f}"
+    if pad["threshold_source"] == "calibration":
+        return f"{head}: the maps file's liveness calibration for {target}."
+    return (
+        f"{head}: the maps file has no liveness calibration, so this is the threshold at "
+        f"{target} of its own {pad['bona_fide']} bona fide scores (optimistic: fitted to "
+        "the scores it is measured on)."
+    )
+
+
+def _presentation_attack_section(pad: dict) -> list[str]:
+    """PAD figures: BPCER and each attack type's APCER at the operating threshold, and
+    APCER at the reported BPCERs."""
+    keys = list(pad["apcer_at_bpcer"])
+    at = pad["apcer_at_bpcer"]
+    lines = [
+        "",
+        "## Presentation attack detection",
+        "",
+        "Liveness scores of every row of the maps file (ISO/IEC 30107-3); a presentation "
+        "is classified bona fide (live) when its score is at least the threshold. "
+        "APCER: share of one attack type's presentations classified bona fide (attacks let "
+        "through); BPCER: share of bona fide presentations classified as attacks (live "
+        "faces turned away); max: the worst attack type. Rates in percent.",
+        "",
+        _threshold_text(pad),
+        "",
+        "| presentations | n | at the threshold | "
+        + " | ".join(f"APCER@BPCER {k}" for k in keys)
+        + " |",
+        "|" + "---|" * (3 + len(keys)),
+        f"| bona fide | {pad['bona_fide']} | BPCER {_fmt(pad['bpcer'])} |" + " |" * len(keys),
+    ]
+    for kind, n in pad["attacks"].items():
+        cells = [_fmt(None if at[k] is None else at[k][kind]) for k in keys]
+        lines.append(f"| {kind} | {n} | APCER {_fmt(pad['apcer'][kind])} | {' | '.join(cells)} |")
+    cells = [_fmt(None if at[k] is None else at[k]["max"]) for k in keys]
+    total = sum(pad["attacks"].values())
+    lines.append(
+        f"| attacks, max | {total} | APCER {_fmt(pad['apcer_max'])} | {' | '.join(cells)} |"
+    )
+    notes = [f"APCER@BPCER {k} {text}" for k, text in pad["apcer_at_bpcer_note"].items()]
+    if pad["not_measured"]:
+        notes.append(f"{pad['not_measured']} rows without a liveness score are left out")
+    if notes:
+        lines += ["", *[f"- {n}" for n in notes]]
+    return lines + _recorded_scores(pad.get("recorded_scores", {}))
+
+
+def _recorded_scores(recorded: dict) -> list[str]:
+    """The scores recorded beside the deciding one: each attack type's APCER at the
+    threshold of this file's own bona fide scores for the target BPCER."""
+    if not recorded:
+        return []
+    kinds = sorted({kind for entry in recorded.values() for kind in entry["apcer"]})
+    lines = [
+        "",
+        "Recorded beside the deciding score, not deciding: the learned liveness networks, "
+        "and both scores together (the lower). Each at the threshold of this file's own "
+        "bona fide scores for the target BPCER (optimistic: fitted where it is measured).",
+        "",
+        "| score | threshold | BPCER | " + " | ".join(f"APCER {k}" for k in kinds) + " |",
+        "|" + "---|" * (3 + len(kinds)),
+    ]
+    for name, entry in recorded.items():
+        cells = [_fmt(entry["apcer"].get(kind)) for kind in kinds]
+        threshold = "-" if entry["threshold"] is None else f"{entry['threshold']:.3f}"
+        lines.append(f"| {name} | {threshold} | {_fmt(entry['bpcer'])} | {' | '.join(cells)} |")
+    return lines
 
 
 def _attribute_tables(models: list[dict]) -> list[str]:

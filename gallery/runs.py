@@ -11,6 +11,14 @@ attribute figures (:mod:`gallery.attributes`): the heads' AUC and balanced accur
 a multi-task run, the embedding's leakage of each attribute for every run, and
 identification of the probes whose spectacles, facial hair or expression changed since
 the person's earliest enrolled session against the rest.
+
+Where the maps file labels some rows as presentation attacks (``Maps.attacks``), the
+recognition figures are computed on the bona fide rows only: an attack claims to be a
+person, and must not count as that person's genuine session. Where attack rows have a
+liveness score, the report also gets the file's presentation attack detection figures
+(:func:`gallery.evaluation.presentation_attack`) under ``presentation_attack``, over
+every row of the file whichever people the runs trained on: the scores come from
+preprocessing, not from the runs.
 """
 
 from __future__ import annotations
@@ -22,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from gallery.attributes import LEAKAGE_FOLDS, LEAKAGE_L2, attribute_summary, enrolled_reference
-from gallery.evaluation import evaluate
+from gallery.evaluation import evaluate, presentation_attack
+from gallery.pad_metrics import BONA_FIDE
 from gallery.report import build_report, write_report
 from gallery.sources import AttributeReader, LoadModel, Maps, Model, OpenMaps
 from psbase.errors import InputError
@@ -36,6 +45,8 @@ class RunsReport:
     report: dict
     names: list[str]
     curves: list[dict]
+    #: :func:`gallery.evaluation.presentation_attack`'s curves; None without PAD figures.
+    pad_curves: dict | None = None
 
 
 def trained_people(run_dir: Path) -> set[str]:
@@ -111,6 +122,28 @@ def attribute_entry(
     )
 
 
+def presentation_attack_entry(maps: Maps, bpcer: float) -> tuple[dict, dict] | None:
+    """PAD figures and DET curves of the whole file at BPCER ``bpcer``, threshold from
+    its calibration (else its own bona fide scores); None when no attack row has a
+    liveness score. Where the learned liveness networks scored the rows too, the
+    summary's ``recorded_scores`` gives what they, and they and the deciding score
+    together (the lower of the two), would do, each at the threshold of this file's own
+    bona fide scores for ``bpcer``: for comparison, not decisions."""
+    attack = np.asarray(maps.attacks(), dtype=str)
+    scores = np.asarray(maps.liveness(), dtype=np.float32)
+    if not ((attack != BONA_FIDE) & ~np.isnan(scores)).any():
+        return None
+    calibrated = maps.liveness_threshold(bpcer)
+    summary, curves = presentation_attack(scores, attack, bpcer_target=bpcer, calibrated=calibrated)
+    learned = np.asarray(maps.learned_liveness(), dtype=np.float32)
+    if ((attack != BONA_FIDE) & ~np.isnan(learned)).any():
+        summary["recorded_scores"] = {
+            name: presentation_attack(values, attack, bpcer_target=bpcer, calibrated=None)[0]
+            for name, values in (("learned", learned), ("both", np.minimum(scores, learned)))
+        }
+    return summary, curves
+
+
 def evaluate_runs(
     maps_path: Path,
     runs: list[Path],
@@ -124,21 +157,26 @@ def evaluate_runs(
     seed: int = 0,
     batch_size: int = 256,
     attributes: AttributeReader | None = None,
+    bpcer: float = 0.01,
 ) -> RunsReport:
     """Embed the held-out people with each run, evaluate, write report.json and report.md.
 
     Runs are named by their folder, or by their whole path where two folders share a name.
-    With ``attributes``, each entry also holds :func:`attribute_entry`'s figures.
+    With ``attributes``, each entry also holds :func:`attribute_entry`'s figures. Attack
+    rows are left out of recognition; ``bpcer`` is the PAD operating point
+    (:func:`presentation_attack_entry`).
     """
     entries, curves, names = [], [], []
     with open_maps(maps_path) as maps:
         subject, session = maps.labels()
+        bona_fide = np.asarray(maps.attacks(), dtype=str) == BONA_FIDE
+        pad = None if bona_fide.all() else presentation_attack_entry(maps, bpcer)
         if attributes is not None:
             records = np.asarray(maps.attributes(), dtype=object)
         for run_dir in runs:
             model = load_model(run_dir)
             seen = set() if all_people else trained_people(run_dir)
-            rows = np.flatnonzero(~np.isin(subject, sorted(seen)))
+            rows = np.flatnonzero(bona_fide & ~np.isin(subject, sorted(seen)))
             check_people(maps_path, run_dir, subject[rows])
             emb, quality = model.embed_file(maps, rows, batch_size=batch_size)
             result, curve = evaluate(
@@ -187,6 +225,12 @@ def evaluate_runs(
         "seed": seed,
         "open_set": "leave-one-identity-out",
     }
+    if not bona_fide.all():
+        protocol["presentation_attacks"] = {
+            "attack_rows": int((~bona_fide).sum()),
+            "recognition": "bona fide rows only",
+            "pad_rows": "every row with a liveness score, whichever people the runs trained on",
+        }
     if attributes is not None:
         protocol["attributes"] = {
             "tasks": list(attributes.tasks),
@@ -200,5 +244,8 @@ def evaluate_runs(
             "leakage_resampling": "people (person-disjoint folds, scores pooled)",
             "change_reference": "each person's earliest enrolled session",
         }
-    report = build_report(entries, protocol=protocol)
-    return RunsReport(write_report(out, report), report, names, curves)
+    report = build_report(
+        entries, protocol=protocol, presentation_attack=None if pad is None else pad[0]
+    )
+    folder = write_report(out, report)
+    return RunsReport(folder, report, names, curves, None if pad is None else pad[1])

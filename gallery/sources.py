@@ -37,6 +37,24 @@ class Maps(Protocol):
         """(N,) each row's session attributes as JSON object text ("{}" where none)."""
         ...
 
+    def attacks(self) -> np.ndarray:
+        """(N,) each row's presentation attack type as str; "" for a bona fide session."""
+        ...
+
+    def liveness(self) -> np.ndarray:
+        """(N,) float32 liveness scores, higher = more likely live; NaN: not measured."""
+        ...
+
+    def learned_liveness(self) -> np.ndarray:
+        """(N,) float32 scores of the learned liveness networks, recorded beside the
+        deciding score but not deciding; NaN: not measured."""
+        ...
+
+    def liveness_threshold(self, bpcer: float) -> float | None:
+        """The calibrated liveness threshold for a bona fide rejection rate ``bpcer``
+        (score >= threshold: bona fide); None without a calibration."""
+        ...
+
 
 class ModelConfig(Protocol):
     @property

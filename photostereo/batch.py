@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from photostereo.io.discover import SessionRef, find_sessions
+from photostereo.liveness import calibration_text
 from photostereo.maps_writer import MapsWriter, check_maps_output, open_writer
 from photostereo.preprocess import (
     STEPS,
@@ -150,6 +151,7 @@ def _checkpoint(writer: MapsWriter, summary: BatchSummary, on_saved) -> None:
 
 def _attributes(config: PreprocessConfig, refs: Sequence[SessionRef]) -> dict[str, object]:
     layouts = sorted({ref.layout for ref in refs})
+    calibration = calibration_text()
     return {
         "tool_version": __version__,
         "size": config.size,
@@ -157,6 +159,7 @@ def _attributes(config: PreprocessConfig, refs: Sequence[SessionRef]) -> dict[st
         "integrator": config.integrator,
         "rig": ",".join(layouts),
         "config": config.to_json(),
+        **({} if calibration is None else {"liveness_calibration": calibration}),
     }
 
 

@@ -39,12 +39,14 @@ dataset, never a silently shorter read.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from photostereo.liveness_cues import CUES
 from psbase.errors import ConfigError, InputError, one_line
 from psbase.hdf5 import read_strings
 
@@ -63,6 +65,10 @@ META_DATASETS: dict[str, tuple[tuple[int, ...], str | type[np.generic]]] = {
     "residual": ((), np.float32),
     "partial_fraction": ((), np.float32),
     "attributes": ((), "str"),
+    "attack": ((), "str"),
+    "liveness": ((), np.float32),
+    "liveness_learned": ((), np.float32),
+    "liveness_cues": ((len(CUES),), np.float32),
 }
 _STRING = h5py.string_dtype("utf-8")
 #: What h5py raises for a file it cannot read as asked (damage, a missing filter, bad UTF-8).
@@ -97,16 +103,33 @@ def create_datasets(handle: h5py.File, size: int) -> None:
         )
     for name in LABEL_DATASETS:
         handle.create_dataset(name, shape=(0,), maxshape=(None,), dtype=_STRING, chunks=(256,))
-    meta = handle.create_group("meta")
+    handle.create_group("meta")
+    add_missing_meta(handle)
+    handle.attrs["schema_version"] = SCHEMA_VERSION
+
+
+def meta_default(name: str) -> object:
+    """What a row of ``meta`` dataset ``name`` holds where nothing was recorded."""
+    shape, dtype = META_DATASETS[name]
+    return "" if dtype == "str" else np.full(shape, np.nan if dtype == np.float32 else 0)
+
+
+def add_missing_meta(handle: h5py.File) -> None:
+    """Create the ``meta`` datasets a file made by an older psface lacks, their rows
+    filled with :func:`meta_default` (no liveness measured, no attack labelled)."""
+    rows = handle["subject"].shape[0]
     for name, (shape, dtype) in META_DATASETS.items():
-        meta.create_dataset(
+        if name in handle["meta"]:
+            continue
+        dataset = handle["meta"].create_dataset(
             name,
-            shape=(0, *shape),
+            shape=(rows, *shape),
             maxshape=(None, *shape),
             chunks=(256, *shape),
             dtype=_STRING if dtype == "str" else dtype,
         )
-    handle.attrs["schema_version"] = SCHEMA_VERSION
+        if rows:
+            dataset[:] = np.stack([np.asarray(meta_default(name))] * rows)
 
 
 def append_samples(handle: h5py.File, samples: Iterable[Mapping[str, object]]) -> int:
@@ -128,10 +151,11 @@ def append_samples(handle: h5py.File, samples: Iterable[Mapping[str, object]]) -
         else:
             dataset[start:stop] = np.stack([np.asarray(s[name]) for s in batch])
     if "meta" in handle:
-        for name, (shape, dtype) in META_DATASETS.items():
+        add_missing_meta(handle)
+        for name, (_, dtype) in META_DATASETS.items():
             dataset = handle["meta"][name]
             dataset.resize(stop, axis=0)
-            default = "" if dtype == "str" else np.full(shape, np.nan if dtype == np.float32 else 0)
+            default = meta_default(name)
             values = [s.get(name, default) for s in batch]
             if dtype == "str":
                 dataset[start:stop] = [str(v) for v in values]
@@ -194,6 +218,50 @@ class MapsFile:
         if "meta/attributes" not in self.handle:
             return np.full(len(self), "{}", dtype=object)
         return self._strings("meta/attributes")
+
+    def attacks(self) -> np.ndarray:
+        """(N,) the presentation attack each session is labelled as; empty strings
+        for live faces and for files made before attacks were recorded."""
+        if "meta/attack" not in self.handle:
+            return np.full(len(self), "", dtype=object)
+        return self._strings("meta/attack")
+
+    def liveness(self) -> np.ndarray:
+        """(N,) float32 liveness scores, what decisions read: the physical score of
+        :mod:`photostereo.liveness`; NaN where none was measured."""
+        if "meta/liveness" not in self.handle:
+            return np.full(len(self), np.nan, np.float32)
+        with self._reading("meta/liveness"):
+            return np.asarray(self.handle["meta/liveness"][:], np.float32)
+
+    def learned_liveness(self) -> np.ndarray:
+        """(N,) float32 scores of the learned liveness networks, which are recorded but
+        do not decide (:mod:`photostereo.liveness`); NaN where none was measured."""
+        if "meta/liveness_learned" not in self.handle:
+            return np.full(len(self), np.nan, np.float32)
+        with self._reading("meta/liveness_learned"):
+            return np.asarray(self.handle["meta/liveness_learned"][:], np.float32)
+
+    def liveness_threshold(self, bpcer: float) -> float | None:
+        """The liveness score below which a session counts as an attack, for a
+        bona fide rejection rate ``bpcer``: read from the root attribute
+        ``liveness_calibration`` (JSON ``{"bpcer": [...], "threshold": [...]}``, the
+        scores of live faces at those rejection rates, which preprocess records), and
+        interpolated in log BPCER between its entries (clamped to its ends). None for a
+        file without liveness scores."""
+        text = self.handle.attrs.get("liveness_calibration")
+        if text is None:
+            return None
+        try:
+            table = json.loads(text)
+            rates = np.asarray(table["bpcer"], np.float64)
+            thresholds = np.asarray(table["threshold"], np.float64)
+            if rates.ndim != 1 or rates.shape != thresholds.shape or not (rates > 0).all():
+                raise ValueError("bpcer and threshold must be lists of one length, bpcer > 0")
+        except (ValueError, TypeError, KeyError) as error:
+            raise InputError(self.path, f"liveness_calibration is damaged ({error})") from None
+        order = np.argsort(rates)
+        return float(np.interp(np.log(bpcer), np.log(rates[order]), thresholds[order]))
 
     def roots(self) -> np.ndarray | None:
         """Each row's preprocessed folder (str), or None where the file does not say."""

@@ -38,6 +38,7 @@ from photostereo.maps_file import (
     MapsFile,
     append_samples,
     create_datasets,
+    meta_default,
 )
 from psbase.atomic import disk_errors, write_atomically
 from psbase.errors import ConfigError, InputError
@@ -227,8 +228,11 @@ def _copy_rows(old: h5py.File, new: h5py.File, rows: np.ndarray, wanted: np.ndar
     start = new["subject"].shape[0]
     names = [*MAP_DATASETS, *LABEL_DATASETS, *(f"meta/{m}" for m in META_DATASETS)]
     for name in names:
-        values = old[name][rows][position]
         dataset = new[name]
+        if name in old:
+            values = old[name][rows][position]
+        else:  # a meta dataset an older psface did not write: nothing was recorded
+            values = np.stack([np.asarray(meta_default(name.removeprefix("meta/")))] * n)
         dataset.resize(start + n, axis=0)
         dataset[start : start + n] = values
 

@@ -29,12 +29,14 @@ import numpy as np
 from photostereo.align import align_session, centre_crop_transform, similarity_to_template
 from photostereo.detect import Detection, FaceDetector, detection_picture
 from photostereo.io.discover import SessionRef, load_session
+from photostereo.liveness import learned_liveness, physical_liveness
+from photostereo.liveness_net import net_input
 from photostereo.reconstruct import reconstruct
 from photostereo.response import Response, parse_response
 from photostereo.session import CaptureSession
 from psbase.errors import ConfigError, InputError, PsfaceError, one_line
 
-STEPS = ("read", "detect", "align", "solve", "integrate")
+STEPS = ("read", "detect", "align", "solve", "integrate", "liveness")
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class SessionOutcome:
     timings: dict[str, float] = field(default_factory=dict)
     #: The formatted traceback of an unforeseen exception, for the parent's log.
     trace: str | None = None
+    #: The learned liveness networks' input, until the chunk scores it in one batch.
+    liveness_input: np.ndarray | None = None
 
 
 def process_chunk(
@@ -115,6 +119,32 @@ def process_chunk(
             continue
         with _session_failure(outcome):
             outcome.sample = _storable(_process(session, detection, outcome, config), session)
+    _score_learned_liveness(outcomes)
+    return _drop_liveness_inputs(outcomes)
+
+
+def _score_learned_liveness(outcomes: list[SessionOutcome]) -> None:
+    """The learned liveness score of the chunk's finished sessions, in one batch, each
+    charged its share of the time."""
+    scored = [
+        (o.sample, o.liveness_input, o.timings)
+        for o in outcomes
+        if o.sample is not None and o.liveness_input is not None
+    ]
+    if not scored:
+        return
+    start = time.perf_counter()
+    scores = learned_liveness(np.stack([inputs for _, inputs, _ in scored]))
+    share = (time.perf_counter() - start) / len(scored)
+    for (sample, _, timings), score in zip(scored, scores, strict=True):
+        sample["liveness_learned"] = np.float32(score)
+        timings["liveness"] += share
+
+
+def _drop_liveness_inputs(outcomes: list[SessionOutcome]) -> list[SessionOutcome]:
+    """The outcomes without the networks' inputs, which the parent never needs."""
+    for outcome in outcomes:
+        outcome.liveness_input = None
     return outcomes
 
 
@@ -217,6 +247,10 @@ def _process(
     frontal = int(np.argmax(aligned.directions[:, 2]))
     depth = np.where(mask, rec.depth, 0.0)
     photometric = rec.photometric
+    start = time.perf_counter()
+    liveness = physical_liveness(aligned, rec.normals, rec.albedo, depth, mask, photometric)
+    outcome.liveness_input = net_input(rec.normals, rec.albedo, mask)
+    outcome.timings["liveness"] = time.perf_counter() - start
     return {
         "normal": np.moveaxis(rec.normals, -1, 0),
         "albedo": rec.albedo[None],
@@ -232,6 +266,8 @@ def _process(
         "residual": np.float32(np.median(photometric.residual[mask]) if mask.any() else np.nan),
         "partial_fraction": np.float32(photometric.partial_fraction),
         "attributes": json.dumps(dict(session.attributes), sort_keys=True),
+        "attack": session.attack,
+        **liveness,
     }
 
 

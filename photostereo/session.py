@@ -83,6 +83,9 @@ class CaptureSession:
         observation is valid, which is the common case and saves K x H x W bytes
         (an all-True array given here is stored as None). After alignment it may be a
         read-only view that repeats one mask for every capture: read it, never write.
+    attack : str
+        The presentation attack a labelled session is (``print``, ``screen``, ...; its
+        ``lights.json``'s ``"attack"``); empty for a live face or an unlabelled session.
     """
 
     images: np.ndarray
@@ -96,6 +99,7 @@ class CaptureSession:
     saturation: float = SATURATION_FRACTION
     response: Response = LINEAR
     valid: np.ndarray | None = None
+    attack: str = ""
 
     def __post_init__(self) -> None:
         images = np.asarray(self.images, dtype=np.float32)

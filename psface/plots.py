@@ -6,10 +6,14 @@ atomically, owner-only, beside the report (:func:`gallery.report.write_report`):
 
 * ``roc.png`` — TAR against FAR on a log axis, one curve per model;
 * ``cmc.png`` — identification rate against rank, one curve per model;
-* ``scores.png`` — genuine and impostor score histograms, one panel per model.
+* ``scores.png`` — genuine and impostor score histograms, one panel per model;
+* ``det.png`` (:func:`write_det`, where the maps file holds presentation attacks with
+  liveness scores) — APCER against BPCER, one curve per attack type, the operating
+  point marked.
 
 The curves are :func:`gallery.evaluation.evaluate`'s: ``far``, ``tar``, ``genuine``,
-``impostor`` and, where identification ran, ``cmc``.
+``impostor`` and, where identification ran, ``cmc``; the DET's are
+:func:`gallery.evaluation.presentation_attack`'s.
 """
 
 from __future__ import annotations
@@ -40,6 +44,87 @@ def write_plots(out: Path, names: list[str], curves: list[dict]) -> list[Path]:
         _save(fig, paths[-1])
         plt.close(fig)
     return paths
+
+
+#: The DET axes' ticks (rates, labelled in percent); those inside the axis range are used.
+DET_TICKS = (1e-4, 1e-3, 0.01, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95)
+#: The DET axes' upper end: the rates of small samples reach 1, which has no place on a
+#: normal-deviate axis; they are drawn at this edge (and 0 at the lower one).
+DET_TOP = 0.99
+
+
+def write_det(out: Path, pad_curves: dict) -> Path:
+    """Write det.png into ``out`` from :func:`gallery.evaluation.presentation_attack`'s
+    curves; return its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = _det(plt, pad_curves)
+    path = out / "det.png"
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def _det_bottom(det: dict) -> float:
+    """The DET axes' lower end: 0.1%, or lower to show the smallest non-zero rate."""
+    rates = np.concatenate([np.r_[c["bpcer"], c["apcer"]] for c in det.values()])
+    positive = rates[rates > 0]
+    smallest = float(positive.min()) if positive.size else 1.0
+    return max(DET_TICKS[0], min(1e-3, 0.5 * smallest))
+
+
+def _det(plt: ModuleType, pad_curves: dict) -> Figure:
+    """APCER against BPCER on normal-deviate (probit) axes, as DET curves are drawn: a
+    straight line for normally distributed scores, and the low error rates that matter
+    spread out. One curve per attack type, its operating point a dot on it."""
+    from scipy.special import ndtri
+
+    det, operating = pad_curves["det"], pad_curves["operating"]
+    bottom = _det_bottom(det)
+
+    def probit(rate: np.ndarray | float) -> np.ndarray:
+        return ndtri(np.clip(rate, bottom, DET_TOP))
+
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    marked = operating["threshold"] is not None and operating["bpcer"] is not None
+    for kind, c in det.items():
+        (line,) = ax.plot(probit(c["bpcer"]), probit(c["apcer"]), label=kind)
+        if marked:
+            point = (probit(operating["bpcer"]), probit(operating["apcer"][kind]))
+            ax.plot(*point, "o", color=line.get_color(), markeredgecolor="black", zorder=3)
+    if marked:
+        ax.plot(
+            [],
+            [],
+            "o",
+            color="white",
+            markeredgecolor="black",
+            label=f"operating point (threshold {operating['threshold']:.3f})",
+        )
+    ticks = np.array([t for t in DET_TICKS if bottom <= t <= DET_TOP])
+    labels = [f"{100 * t:g}%" for t in ticks]
+    ax.set_xticks(probit(ticks), labels)
+    ax.set_yticks(probit(ticks), labels)
+    ax.set_xlim(probit(bottom), probit(DET_TOP))
+    ax.set_ylim(probit(bottom), probit(DET_TOP))
+    ax.set_xlabel("BPCER: bona fide presentations rejected")
+    ax.set_ylabel("APCER: attack presentations accepted")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper right")
+    ax.set_title("DET, presentation attack detection")
+    ax.annotate(
+        f"rates of 0 and 1 are drawn at the axes' edges ({100 * bottom:g}%, {100 * DET_TOP:g}%)",
+        (1.0, -0.11),
+        xycoords="axes fraction",
+        ha="right",
+        va="top",
+        fontsize=7,
+        color="dimgray",
+    )
+    return fig
 
 
 def _save(fig: Figure, path: Path) -> None:

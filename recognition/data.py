@@ -48,14 +48,18 @@ class MapsData:
 
 
 def load_maps(path: str | Path, modality: str) -> MapsData:
-    """Every sample of ``modality`` in a maps file, with masks and labels."""
+    """Every bona fide sample of ``modality`` in a maps file, with masks and labels
+    (sessions labelled as presentation attacks are left out: an attack is not a session
+    of the person it claims to be)."""
     with MapsFile(path) as maps_file:
-        if len(maps_file) == 0:
-            raise InputError(path, "the maps file holds no samples")
-        maps = maps_file.read(modality)
-        mask = maps_file.mask()
-        subjects, sessions = maps_file.labels()
-        attributes = maps_file.attributes()
+        rows = np.flatnonzero(np.asarray(maps_file.attacks(), dtype=str) == "")
+        if rows.size == 0:
+            raise InputError(path, "the maps file holds no samples of live faces")
+        chosen = slice(None) if rows.size == len(maps_file) else rows  # a slice reads faster
+        maps = maps_file.read(modality, chosen)
+        mask = maps_file.mask(chosen)
+        subjects, sessions = (labels[rows] for labels in maps_file.labels())
+        attributes = maps_file.attributes()[rows]
     maps = np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0)
     return MapsData(maps, mask, subjects, sessions, attributes)
 

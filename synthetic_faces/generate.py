@@ -94,7 +94,9 @@ class RenderedVisit:
     ``rgb`` (K, H, W, 3) or ``None``; ``directions`` (K, 3); ``intensities`` (K,);
     ``response`` the camera curve the written files are encoded with (:meth:`stored`);
     ``ground_truth`` maps ``normal`` (H, W, 3), ``albedo`` (H, W, the diffuse albedo),
-    ``depth`` (H, W) in pixels with NaN outside the mask, ``mask`` (H, W) bool.
+    ``depth`` (H, W) in pixels with NaN outside the mask, ``mask`` (H, W) bool;
+    ``attack`` the presentation attack it is (:mod:`synthetic_faces.attacks`), empty for
+    a live face.
     """
 
     subject: str
@@ -106,6 +108,7 @@ class RenderedVisit:
     attributes: dict[str, Any]
     ground_truth: dict[str, np.ndarray]
     response: str = "linear"
+    attack: str = ""
 
     def stored(self) -> np.ndarray:
         """The grey captures as the camera stores them: ``images`` encoded by ``response``
@@ -294,6 +297,7 @@ def write_visit(root: str | Path, visit: RenderedVisit, *, bits: int = 8) -> Pat
         subject=visit.subject,
         session=visit.session,
         attributes=visit.attributes,
+        attack=visit.attack,
     )
     folder = Path(root) / visit.subject / visit.session
     return write_canonical(
@@ -311,13 +315,30 @@ def _job(args: tuple[SynthConfig, str, int, int]) -> str:
     return str(write_visit(root, render_visit(config, subject, session), bits=config.bits))
 
 
-def _run_jobs(jobs: list, workers: int) -> Iterator[str]:
+def _job_results(job: Callable[[Any], str], jobs: list, workers: int) -> Iterator[str]:
     if workers <= 1:
-        yield from map(_job, jobs)
+        yield from map(job, jobs)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
         chunk = max(1, min(16, len(jobs) // (workers * 4)))
-        yield from pool.map(_job, jobs, chunksize=chunk)
+        yield from pool.map(job, jobs, chunksize=chunk)
+
+
+def run_jobs(
+    job: Callable[[Any], str],
+    jobs: list,
+    workers: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Path]:
+    """Run ``job`` (picklable: a module-level function writing one session and
+    returning its folder) over ``jobs`` in up to ``workers`` processes; the folders."""
+    workers = max(1, min(workers, len(jobs), os.cpu_count() or 1))
+    folders = []
+    for done, folder in enumerate(_job_results(job, jobs, workers), start=1):
+        folders.append(Path(folder))
+        if progress is not None:
+            progress(done, len(jobs))
+    return folders
 
 
 def generate(
@@ -332,13 +353,5 @@ def generate(
     ``workers`` processes share the sessions; the output does not depend on how many.
     ``progress(done, total)`` is called as each session is written.
     """
-    root = Path(root)
-    plan = visit_plan(config)
-    jobs = [(config, str(root), i, j) for i, j in plan]
-    workers = max(1, min(workers, len(jobs), os.cpu_count() or 1))
-    folders = []
-    for done, folder in enumerate(_run_jobs(jobs, workers), start=1):
-        folders.append(Path(folder))
-        if progress is not None:
-            progress(done, len(jobs))
-    return folders
+    jobs = [(config, str(root), i, j) for i, j in visit_plan(config)]
+    return run_jobs(_job, jobs, workers, progress)

@@ -41,6 +41,28 @@ def test_demo_runs_every_stage_and_writes_the_report(demo):
     assert "| model | modality | AUC |" in printed and str(out / "report") in printed
 
 
+def test_demo_tells_attacks_from_live_faces_and_keeps_them_out_of_recognition(demo):
+    """One attack of each kind against 20 people (MTCNN may find no face on one or two,
+    which then never reach the maps): the report's PAD figures at the calibrated BPCER
+    1% threshold (400 live faces), and the DET plot; recognition saw live faces only."""
+    out, _ = demo
+    report = json.loads((out / "report" / "report.json").read_text())
+    pad = report["presentation_attack"]
+    assert set(pad["attacks"]) == {"curved-print", "mask", "print", "screen"}
+    assert min(pad["attacks"].values()) >= 18
+    assert pad["threshold_source"] == "calibration" and pad["bpcer_target"] == 0.01
+    assert pad["bpcer"] <= 0.02
+    assert max(pad["apcer"][kind] for kind in ("curved-print", "print", "screen")) == 0.0
+    assert pad["apcer"]["mask"] >= 0.9  # a face's shape: the learned networks see it
+    assert pad["recorded_scores"]["both"]["apcer"]["mask"] <= 0.25
+    assert (out / "report" / "det.png").stat().st_size > 1000
+    rows = report["protocol"]["presentation_attacks"]["attack_rows"]
+    assert rows == sum(pad["attacks"].values())
+    with MapsFile(out / "maps.h5") as maps:
+        live_people = set(maps.labels()[0][np.asarray(maps.attacks(), dtype=str) == ""])
+    assert len(live_people) == 80
+
+
 def test_demo_model_learned_to_tell_unseen_people_apart(demo):
     """An untrained iResNet already separates synthetic people fairly well on
     normal+albedo (held-out AUC 0.933 before the first epoch), so the bounds sit above
@@ -70,7 +92,8 @@ def test_magface_magnitude_tracks_sample_quality(demo):
     held_out = json.loads((out / "run" / "split.json").read_text())["val"]
     with MapsFile(out / "maps.h5") as maps:
         subject, _ = maps.labels()
-        rows = np.flatnonzero(np.isin(subject, held_out))
+        live = np.asarray(maps.attacks(), dtype=str) == ""  # the demo's attacks are not samples
+        rows = np.flatnonzero(np.isin(subject, held_out) & live)
         clean = maps.read(embedder.modality, rows)
     people = subject[rows]
     embeddings, magnitude = embedder.embed(clean)

@@ -84,7 +84,16 @@ def read_canonical(
         saturation=captures.saturation,
         response=response,
         valid=captures.valid,
+        attack=_attack(spec_path, spec),
     )
+
+
+def _attack(spec_path: Path, spec: dict[str, Any]) -> str:
+    """The session's ``"attack"`` label (a presentation attack), empty if none."""
+    attack = spec.get("attack", "")
+    if not isinstance(attack, str):
+        raise InputError(spec_path, '"attack" must be a string naming the attack, or absent')
+    return clean_text(attack)
 
 
 def canonical_labels(folder: str | Path) -> tuple[str, str]:
@@ -271,6 +280,8 @@ def write_canonical(
     }
     if curve is not None:
         spec["response"] = str(curve)
+    if session.attack:
+        spec["attack"] = session.attack
     text = json.dumps(spec, indent=2) + "\n"
     write_atomically(folder / LIGHTS_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return folder

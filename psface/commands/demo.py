@@ -6,6 +6,7 @@ import argparse
 import os
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,18 @@ HELP = "the whole pipeline on synthetic people: synth, preprocess, train, evalua
 DESCRIPTION = """\
 Run every stage on a small synthetic population, as `make demo` does:
 
-  1. synth       render PEOPLE people, SESSIONS sessions each, under the Photoface rig
-  2. preprocess  detect, align and reconstruct every session into OUT/maps.h5
+  1. synth       render PEOPLE people, SESSIONS sessions each, under the Photoface rig,
+                 and presentation attacks (print, curved print, screen, mask) against
+                 the first ATTACKED of them
+  2. preprocess  detect, align and reconstruct every session into OUT/maps.h5, and
+                 score each session's liveness
   3. train       an iResNet-18 (narrow, 64 px crops) on normal+albedo for 70% of them
-  4. evaluate    verification and identification on the people it never saw
+                 (live sessions only)
+  4. evaluate    verification and identification on the people it never saw, and how
+                 well liveness tells the attacks from live faces (APCER, BPCER)
 
 OUT ends up holding sessions/, maps.h5, run/ (the model) and report/ (report.json,
-report.md, roc.png, cmc.png, scores.png). The demo is deterministic for its --seed and
+report.md, roc.png, cmc.png, scores.png, det.png). The demo is deterministic for its --seed and
 takes a few minutes on two CPU cores.
 
 An existing OUT is never deleted: a folder that holds files is refused, unless it is an
@@ -76,6 +82,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--sessions", type=integer(2), default=5, help="sessions per person, at least 2 (5)"
     )
     parser.add_argument(
+        "--attacked",
+        type=integer(0),
+        default=20,
+        help="people with one attack of each kind against them (20; 0: none)",
+    )
+    parser.add_argument(
         "--held-out",
         type=number(0.0, 1.0, low_open=True, high_open=True),
         default=0.3,
@@ -94,10 +106,11 @@ def run(args: argparse.Namespace) -> int:
     from gallery.runs import evaluate_runs
     from photostereo.batch import run_preprocess
     from photostereo.preprocess import PreprocessConfig
-    from psface.plots import write_plots
+    from psface.plots import write_det, write_plots
     from psface.progress import progress_bar
     from recognition.config import TrainConfig
     from recognition.train import train_run
+    from synthetic_faces.attacks import ATTACKS, generate_attacks
     from synthetic_faces.generate import SynthConfig, generate
 
     config = TrainConfig(**DEMO_TRAINING, seed=args.seed, val_fraction=args.held_out)
@@ -109,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
     synth = SynthConfig(subjects=args.people, sessions=args.sessions, seed=args.seed, size=192)
     with progress_bar("synth", "session") as update:
         generate(out / "sessions", synth, workers=workers, progress=update)
+    if args.attacked:
+        victims = replace(synth, subjects=min(args.attacked, args.people))
+        with progress_bar("attacks", "session") as update:
+            generate_attacks(out / "sessions", victims, ATTACKS, workers=workers, progress=update)
 
     print("2/4 preprocess: detect, align, photometric stereo")
     bar = tqdm(total=0, desc="preprocess", unit="session")
@@ -142,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
         **maps_and_models("cpu"),
     )
     write_plots(report.folder, report.names, report.curves)
+    if report.pad_curves is not None:
+        write_det(report.folder, report.pad_curves)
     print()
     print((out / "report" / "report.md").read_text())
     minutes = (time.perf_counter() - started) / 60

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from psface.options import integer, non_negative_int, positive_int
+from psface.options import integer, non_negative_int, number, positive_int
 from psface.readers import attribute_reader, maps_and_models
 
-HELP = "measure models on held-out people: ROC, EER, TAR@FAR, rank-1, CMC, mAP, attribute leakage"
+HELP = (
+    "measure models on held-out people: ROC, EER, TAR@FAR, rank-1, CMC, mAP, attribute "
+    "leakage; and presentation attack detection (APCER, BPCER, DET)"
+)
 DESCRIPTION = """\
 Evaluate trained models on the people of a maps dataset that they were not trained on
 (the run's split.json lists its training people; they are left out).
@@ -29,17 +32,33 @@ person-disjoint halves of the people (0.5: nothing leaks; lower is better). Prob
 whose spectacles, facial hair or expression differ from their person's earliest
 enrolled session get their own rank-1 and AUC beside the rest's.
 
+Presentation attacks: sessions the maps file labels as attacks (print, screen, mask,
+...) are left out of every figure above, so an attack never counts as a genuine session
+of the person it claims to be. Where they have liveness scores, the report also gets
+presentation attack detection figures (ISO/IEC 30107-3) over every row of the file: a
+session is classified bona fide when its liveness score is at least a threshold. APCER
+(attack presentation classification error rate) is the share of one attack type's
+presentations classified bona fide, attacks let through; BPCER (bona fide presentation
+classification error rate) is the share of live faces classified as attacks, people
+turned away. Lowering one raises the other; --bpcer picks the operating threshold (the
+file's liveness calibration for that BPCER, or where it has none the threshold at that
+BPCER of its own bona fide scores, which the report says). Reported: BPCER and each
+type's APCER at it, the worst type's (APCER max), APCER at BPCER 1e-2 and 1e-3, and
+det.png (APCER against BPCER, one curve per attack type).
+
 REPORT receives report.json (INTERFACES.md keys, plus one entry per model under
-"models"), report.md (a table) and roc.png (log FAR), cmc.png, scores.png (genuine and
-impostor histograms). A REPORT that already holds files is refused unless --overwrite,
-which replaces those five files and nothing else. Give --model several times to compare
+"models", and "presentation_attack" where measured), report.md (a table) and roc.png
+(log FAR), cmc.png, scores.png (genuine and impostor histograms) and, with attacks,
+det.png. A REPORT that already holds files is refused unless --overwrite, which
+replaces those files and nothing else. Give --model several times to compare
 models side by side, e.g. one per modality (image vs albedo vs normal vs depth vs
 normal+albedo).
 
 examples:
   psface evaluate maps.h5 --model runs/normal -o report/
   psface evaluate maps.h5 --model runs/image --model runs/normal --model runs/normal+albedo -o cmp/
-  psface evaluate maps.h5 --model runs/normal -o report/ --enrol-sessions 2 --bootstrap 0"""
+  psface evaluate maps.h5 --model runs/normal -o report/ --enrol-sessions 2 --bootstrap 0
+  psface evaluate maps.h5 --model runs/normal -o report/ --bpcer 0.05"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -71,6 +90,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--all-people", action="store_true", help="also evaluate people the model trained on"
     )
+    parser.add_argument(
+        "--bpcer",
+        type=number(0, 1, low_open=True, high_open=True),
+        default=0.01,
+        help="presentation attack detection's operating point: the BPCER, the share of live "
+        "faces wrongly classified as attacks, that the liveness threshold allows; the "
+        "report gives each attack type's APCER, the share of its attacks classified live, "
+        "at that threshold (0.01)",
+    )
     parser.add_argument("--seed", type=non_negative_int, default=0, help="bootstrap seed (0)")
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--batch-size", type=positive_int, default=256, help="maps per batch (256)")
@@ -80,7 +108,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gallery.runs import evaluate_runs
     from psbase.outputs import output_folder
-    from psface.plots import write_plots
+    from psface.plots import write_det, write_plots
     from recognition.embed import model_files
 
     inputs = [args.maps, *(f for m in args.model for f in model_files(m))]
@@ -96,8 +124,13 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             batch_size=args.batch_size,
             attributes=attribute_reader(),
+            bpcer=args.bpcer,
         )
         write_plots(result.folder, result.names, result.curves)
+        plots = "roc.png, cmc.png, scores.png"
+        if result.pad_curves is not None and result.pad_curves["det"]:
+            write_det(result.folder, result.pad_curves)
+            plots += ", det.png"
     for e in result.report["models"]:
         v, i = e["verification"], e["identification"]
         print(
@@ -106,8 +139,21 @@ def run(args: argparse.Namespace) -> int:
         )
         if "attributes" in e:
             print(f"  {attribute_line(e)}")
-    print(f"wrote {result.folder}/report.json, report.md, roc.png, cmc.png, scores.png")
+    if "presentation_attack" in result.report:
+        print(pad_line(result.report["presentation_attack"]))
+    print(f"wrote {result.folder}/report.json, report.md, {plots}")
     return 0
+
+
+def pad_line(pad: dict) -> str:
+    """One line: the liveness threshold, BPCER and each attack type's APCER at it."""
+    if pad["threshold"] is None:
+        return "presentation attacks: no liveness threshold (no calibration, no bona fide scores)"
+    apcer = ", ".join(f"{kind} {_value(v, percent=True)}" for kind, v in pad["apcer"].items())
+    return (
+        f"presentation attacks: threshold {pad['threshold']:.4f} ({pad['threshold_source']}), "
+        f"BPCER {_value(pad['bpcer'], percent=True)}, APCER {apcer}"
+    )
 
 
 def _value(value: float | None, *, percent: bool = False) -> str:

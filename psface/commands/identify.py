@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from psface.commands.enroll import add_model_args
+from psface.commands.verify import add_liveness_args
 from psface.options import integer, number
 from psface.readers import maps_and_models
 
@@ -20,6 +21,15 @@ mean of their enrolled sessions); --per-session scores every enrolled session an
 each person's best. With --threshold T the answer is open-set: a session whose best
 score is below T is reported as "unknown".
 
+Liveness (presentation-attack detection): where the maps file measured it, each probe's
+liveness score is shown with a verdict: live (score >= the file's threshold for
+--bpcer), attack (below it) or unknown (no score, or no liveness calibration in the
+file; files made before liveness was measured print as they always did). A probe judged
+an attack that still gets an identity prints a WARNING line naming it and its score;
+--require-live refuses it the identity instead (answer "unknown", a REJECTED line), and
+refuses a probe of unknown liveness too: the requirement cannot be met without a
+measurement.
+
 Search is exact (FAISS flat inner product; auto, numpy and faiss all name it); --search
 ivf uses an approximate FAISS index for very large galleries. The gallery must have
 been enrolled with the same model.
@@ -27,7 +37,8 @@ been enrolled with the same model.
 examples:
   psface identify probes.h5 --model runs/normal --gallery gallery.h5
   psface identify probes.h5 --model runs/normal --gallery gallery.h5 -k 3 --threshold 0.35
-  psface identify probes.h5 --model runs/normal --gallery gallery.h5 --json > answers.json"""
+  psface identify probes.h5 --model runs/normal --gallery gallery.h5 --json > answers.json
+  psface identify probes.h5 --model runs/normal --gallery gallery.h5 --require-live"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,6 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--search", choices=("auto", "numpy", "faiss", "ivf"), default="auto", help="(auto)"
     )
+    add_liveness_args(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(run=run)
 
@@ -67,12 +79,28 @@ def run(args: argparse.Namespace) -> int:
         per_session=args.per_session,
         method=args.search,
         batch_size=args.batch_size,
+        bpcer=args.bpcer,
+        require_live=args.require_live,
     )
     if args.json:
         print(json.dumps({"gallery": str(args.gallery), "probes": answers}, indent=1))
         return 0
-    print(f"{'probe':<32} {'answer':<16} candidates (score)")
+    shown = any("liveness" in a for a in answers)
+    live_header = f"{'liveness':<16} " if shown else ""
+    print(f"{'probe':<32} {'answer':<16} {live_header}candidates (score)")
     for a in answers:
+        probe = a["subject"] + "/" + a["session"]
         cands = "  ".join(f"{c['subject']} ({c['score']:.3f})" for c in a["candidates"])
-        print(f"{a['subject'] + '/' + a['session']:<32} {a['answer']:<16} {cands}")
+        live = f"{liveness_cell(a['liveness']):<16} " if shown else ""
+        print(f"{probe:<32} {a['answer']:<16} {live}{cands}")
+        if "warning" in a:
+            print(f"  WARNING: {a['warning']}")
+        if "rejected" in a:
+            print(f"  REJECTED (presentation attack suspected): {a['rejected']}")
     return 0
+
+
+def liveness_cell(liveness: dict) -> str:
+    """A probe's liveness in the table: its score and verdict ("- unknown": no score)."""
+    score = liveness["score"]
+    return f"{'-' if score is None else f'{score:.3f}'} {liveness['decision']}"

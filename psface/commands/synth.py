@@ -34,6 +34,17 @@ the files as such a camera would and declares it in lights.json ("response"), wh
 readers undo. --ideal gives exact renders: Lambertian, no room light, cast shadows,
 noise or calibration error.
 
+--attack adds presentation attacks: for every person, one session of each kind named,
+made from a photograph of that person (one lamp and room light) and photographed by
+the rig like a live visit. They sit beside the person's visits as SUBJECT/KIND-00/,
+labelled in lights.json ("attack": "print"), which preprocess carries into the maps
+file for evaluate's APCER and BPCER:
+
+  print         the photograph on matte or glossy paper, held flat and tilted
+  curved-print  the same print bent around a near-vertical axis
+  screen        a phone or monitor showing it: its own light, a glare of each lamp, moire
+  mask          someone else's face shape, textured with the photograph
+
 OUT must be new or empty: a folder that already holds files (an earlier data set, or
 anything else) is refused, unless --overwrite is given; then sessions of the same names
 are rewritten and nothing else in OUT is touched or deleted. An existing --preview
@@ -49,7 +60,8 @@ examples:
   psface synth data/generated --subjects 200 --sessions photoface --workers 2
   psface synth out/yale --subjects 5 --sessions 1 --rig yale --size 192 --bits 16
   psface synth out/demo --subjects 4 --sessions 3 --preview sheet.png
-  psface synth out/phone --subjects 5 --response srgb --ambient 0.2 --specular 1.5"""
+  psface synth out/phone --subjects 5 --response srgb --ambient 0.2 --specular 1.5
+  psface synth out/pad --subjects 20 --sessions 2 --attack all"""
 
 
 def _sessions(text: str) -> int | str:
@@ -61,6 +73,19 @@ def _sessions(text: str) -> int | str:
         raise argparse.ArgumentTypeError(
             f"--sessions takes a count of at least 1 or 'photoface', not {text!r}"
         ) from None
+
+
+def _attacks(text: str) -> tuple[str, ...]:
+    from synthetic_faces.attacks import ATTACKS
+
+    kinds = ATTACKS if text == "all" else tuple(part.strip() for part in text.split(","))
+    unknown = [kind for kind in kinds if kind not in ATTACKS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(
+            f"--attack takes 'all' or kinds joined by commas from {', '.join(ATTACKS)}; "
+            f"not {text!r}"
+        )
+    return tuple(dict.fromkeys(kinds))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -139,6 +164,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="camera response the files are encoded with: linear, srgb or gamma:G "
         "(default: linear); declared in lights.json",
     )
+    parser.add_argument(
+        "--attack",
+        type=_attacks,
+        default=(),
+        metavar="KINDS",
+        help="also write presentation attacks against every person: 'all', or kinds joined "
+        "by commas (print, curved-print, screen, mask); see above",
+    )
     parser.add_argument("--no-noise", action="store_true", help="noise-free captures")
     parser.add_argument("--no-shadows", action="store_true", help="no cast shadows")
     parser.add_argument(
@@ -168,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
 
     from psbase.outputs import check_output_file, prepare_output_folder
     from psface.progress import progress_bar
+    from synthetic_faces.attacks import generate_attacks
     from synthetic_faces.generate import SynthConfig, generate
     from synthetic_faces.preview import contact_sheet
     from synthetic_faces.render import RenderSettings
@@ -204,6 +238,12 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {len(folders)} sessions of {people} people ({config.rig}, {config.size} px) "
         f"to {args.out}"
     )
+    if args.attack:
+        with nullcontext() if args.quiet else progress_bar("attacks", "session") as update:
+            attacks = generate_attacks(
+                args.out, config, args.attack, workers=args.workers, progress=update
+            )
+        line += f", and {len(attacks)} attack sessions ({', '.join(args.attack)})"
     if args.preview is not None:
         contact_sheet(args.out, args.preview)
         line += f"; contact sheet {args.preview}"

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from gallery.liveness import DEFAULT_BPCER
 from psface.commands.enroll import add_model_args
 from psface.options import number
 from psface.readers import maps_and_models
@@ -24,9 +25,39 @@ people (--calibration), whose impostor pairs fix the score that lets through tha
 of impostors. A FAR is portable between models; a raw score is not. Without either,
 only the score is printed.
 
+Liveness (presentation-attack detection): each sample's liveness score, from its maps
+file, is printed with a verdict: live (score >= the file's threshold for --bpcer),
+attack (below it) or unknown (no score measured, or a file without a liveness
+calibration; files made before liveness was measured print as they always did). Either
+sample may be the one presented, so both are judged. A "same" decision with a sample
+judged an attack prints a WARNING line naming it; --require-live makes that decision
+"rejected (presentation attack suspected)" instead, and rejects an unknown liveness
+too: the requirement cannot be met without a measurement.
+
 examples:
   psface verify s0001/v00 s0001/v03 --maps maps.h5 --model runs/normal --threshold 0.4
-  psface verify probe.h5:0 maps.h5:17 --model runs/normal --far 1e-3 --calibration cal.h5"""
+  psface verify probe.h5:0 maps.h5:17 --model runs/normal --far 1e-3 --calibration cal.h5
+  psface verify probe.h5:0 maps.h5:17 --model runs/normal --threshold 0.4 --require-live"""
+
+
+def add_liveness_args(parser: argparse.ArgumentParser) -> None:
+    """--bpcer and --require-live, for the matching stages."""
+    parser.add_argument(
+        "--bpcer",
+        type=number(0.0, 1.0, low_open=True, high_open=True),
+        default=DEFAULT_BPCER,
+        metavar="RATE",
+        help="liveness threshold as a bona fide presentation classification error rate: "
+        "the share of live faces you accept being wrongly flagged as attacks, in (0, 1) "
+        f"({DEFAULT_BPCER:g}); lower flags fewer live faces but lets more attacks through",
+    )
+    parser.add_argument(
+        "--require-live",
+        action="store_true",
+        help="reject a match unless every sample is judged live: a suspected attack "
+        "rejects it, and so does an unknown liveness (no score, or no calibration in the "
+        "maps file)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="false-accept rate in (0, 1], calibrated on --calibration",
     )
     parser.add_argument("--calibration", type=Path, help="labelled maps file for --far")
+    add_liveness_args(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(run=run)
 
@@ -65,17 +97,42 @@ def run(args: argparse.Namespace) -> int:
         far=args.far,
         calibration=args.calibration,
         batch_size=args.batch_size,
+        bpcer=args.bpcer,
+        require_live=args.require_live,
     )
-    threshold = verdict.threshold
+    threshold, check = verdict.threshold, verdict.check
+    liveness = verdict.reported_liveness
     if args.json:
-        out = {"a": args.a, "b": args.b, "score": verdict.score, "decision": verdict.decision}
+        out: dict[str, object] = {
+            "a": args.a,
+            "b": args.b,
+            "score": verdict.score,
+            "decision": verdict.decision,
+        }
         if threshold is not None:
             out |= {"threshold": threshold.value, "far": threshold.far}
+        if liveness:
+            out["liveness"] = {
+                key: sample.as_json() for key, sample in zip("ab", liveness.values(), strict=True)
+            }
+        if check.warning is not None:
+            out["warning"] = check.warning
+        if check.rejection is not None:
+            out["rejected"] = check.rejection
         print(json.dumps(out))
         return 0
     print(f"score {verdict.score:.4f}")
     if threshold is None:
         print("no decision: give --threshold SCORE or --far RATE --calibration FILE")
+    elif check.rejection is not None:
+        print("decision rejected (presentation attack suspected)")
+        print(f"the score alone says {verdict.match} (accept when {threshold.describe()})")
     else:
         print(f"decision {verdict.decision} (accept when {threshold.describe()})")
+    for name, sample in liveness.items():
+        print(f"liveness {name}: {sample.describe()}")
+    if check.warning is not None:
+        print(f"WARNING: {check.warning}")
+    if check.rejection is not None:
+        print(f"rejected: {check.rejection}")
     return 0
