@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from psface.commands.enroll import add_model_args
@@ -22,13 +23,13 @@ each person's best. With --threshold T the answer is open-set: a session whose b
 score is below T is reported as "unknown".
 
 Liveness (presentation-attack detection): where the maps file measured it, each probe's
-liveness score is shown with a verdict: live (score >= the file's threshold for
---bpcer), attack (below it) or unknown (no score, or no liveness calibration in the
-file; files made before liveness was measured print as they always did). A probe judged
-an attack that still gets an identity prints a WARNING line naming it and its score;
---require-live refuses it the identity instead (answer "unknown", a REJECTED line), and
-refuses a probe of unknown liveness too: the requirement cannot be met without a
-measurement.
+liveness score is shown at the end of its row with a verdict: live (score >= the file's
+threshold for --bpcer), attack (below it) or unknown (no score, or no liveness
+calibration in the file; files made before liveness was measured print as they always
+did). A probe judged an attack that still gets an identity gets a WARNING line on
+stderr naming it and its score; --require-live refuses it the identity instead (answer
+"unknown", a REJECTED line on stderr), and refuses a probe of unknown liveness too: the
+requirement cannot be met without a measurement.
 
 Search is exact (FAISS flat inner product; auto, numpy and faiss all name it); --search
 ivf uses an approximate FAISS index for very large galleries. The gallery must have
@@ -85,18 +86,19 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"gallery": str(args.gallery), "probes": answers}, indent=1))
         return 0
-    shown = any("liveness" in a for a in answers)
-    live_header = f"{'liveness':<16} " if shown else ""
-    print(f"{'probe':<32} {'answer':<16} {live_header}candidates (score)")
+    print(f"{'probe':<32} {'answer':<16} candidates (score)")
     for a in answers:
         probe = a["subject"] + "/" + a["session"]
         cands = "  ".join(f"{c['subject']} ({c['score']:.3f})" for c in a["candidates"])
-        live = f"{liveness_cell(a['liveness']):<16} " if shown else ""
-        print(f"{probe:<32} {a['answer']:<16} {live}{cands}")
+        live = f"  [liveness {liveness_cell(a['liveness'])}]" if "liveness" in a else ""
+        print(f"{probe:<32} {a['answer']:<16} {cands}{live}")
         if "warning" in a:
-            print(f"  WARNING: {a['warning']}")
+            print(f"psface identify: WARNING: {a['warning']}", file=sys.stderr)
         if "rejected" in a:
-            print(f"  REJECTED (presentation attack suspected): {a['rejected']}")
+            print(
+                f"psface identify: REJECTED (presentation attack suspected): {a['rejected']}",
+                file=sys.stderr,
+            )
     return 0
 
 
