@@ -199,8 +199,9 @@ def _pooled_chunks(
 
     def new_pool() -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")
+        # torch runs in every worker: MTCNN, and the learned liveness score
         return ProcessPoolExecutor(
-            1, mp_context=context, initializer=one_thread_per_process, initargs=(config.detect,)
+            1, mp_context=context, initializer=one_thread_per_process, initargs=(True,)
         )
 
     queue = deque(chunks)
