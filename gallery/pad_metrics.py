@@ -76,19 +76,9 @@ def bpcer(bona_fide_scores: np.ndarray, threshold: float) -> float:
 
 
 def apcer_per_type(scores: np.ndarray, attacks: np.ndarray, threshold: float) -> dict[str, float]:
-    """{attack type: APCER at ``threshold``}, types sorted; NaN scores left out.
-
-    One pass over the attack rows: the accepted rows counted per type by ``bincount``.
-    """
-    scores = np.asarray(scores, dtype=np.float64).ravel()
-    attacks = np.asarray(attacks, dtype=str).ravel()
-    if scores.shape != attacks.shape:
-        raise ValueError("scores and attacks must have one entry per presentation.")
-    keep = (attacks != BONA_FIDE) & ~np.isnan(scores)
-    types, codes = np.unique(attacks[keep], return_inverse=True)
-    total = np.bincount(codes, minlength=types.size)
-    accepted = np.bincount(codes, weights=scores[keep] >= threshold, minlength=types.size)
-    return {str(k): float(a / n) for k, a, n in zip(types, accepted, total, strict=True)}
+    """{attack type: APCER at ``threshold``}, types sorted; NaN scores left out."""
+    _, by_type = split_presentations(scores, attacks)
+    return {kind: apcer(attack, threshold) for kind, attack in by_type.items()}
 
 
 def apcer_max(per_type: dict[str, float]) -> float:

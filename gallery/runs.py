@@ -122,14 +122,15 @@ def attribute_entry(
     )
 
 
-def presentation_attack_entry(maps: Maps, bpcer: float) -> tuple[dict, dict] | None:
-    """PAD figures and DET curves of the whole file at BPCER ``bpcer``, threshold from
-    its calibration (else its own bona fide scores); None when no attack row has a
-    liveness score. Where the learned liveness networks scored the rows too, the
+def presentation_attack_entry(
+    maps: Maps, attack: np.ndarray, bpcer: float
+) -> tuple[dict, dict] | None:
+    """PAD figures and DET curves of the whole file (each row's ``attack`` type) at BPCER
+    ``bpcer``, threshold from its calibration (else its own bona fide scores); None when
+    no attack row has a liveness score. Where the learned liveness networks scored the rows too, the
     summary's ``recorded_scores`` gives what they, and they and the deciding score
     together (the lower of the two), would do, each at the threshold of this file's own
     bona fide scores for ``bpcer``: for comparison, not decisions."""
-    attack = np.asarray(maps.attacks(), dtype=str)
     scores = np.asarray(maps.liveness(), dtype=np.float32)
     if not ((attack != BONA_FIDE) & ~np.isnan(scores)).any():
         return None
@@ -169,8 +170,9 @@ def evaluate_runs(
     entries, curves, names = [], [], []
     with open_maps(maps_path) as maps:
         subject, session = maps.labels()
-        bona_fide = np.asarray(maps.attacks(), dtype=str) == BONA_FIDE
-        pad = None if bona_fide.all() else presentation_attack_entry(maps, bpcer)
+        attack = np.asarray(maps.attacks(), dtype=str)
+        bona_fide = attack == BONA_FIDE
+        pad = None if bona_fide.all() else presentation_attack_entry(maps, attack, bpcer)
         if attributes is not None:
             records = np.asarray(maps.attributes(), dtype=object)
         for run_dir in runs:

@@ -229,18 +229,20 @@ class MapsFile:
     def liveness(self) -> np.ndarray:
         """(N,) float32 liveness scores, what decisions read: the physical score of
         :mod:`photostereo.liveness`; NaN where none was measured."""
-        if "meta/liveness" not in self.handle:
-            return np.full(len(self), np.nan, np.float32)
-        with self._reading("meta/liveness"):
-            return np.asarray(self.handle["meta/liveness"][:], np.float32)
+        return self._scores("meta/liveness")
 
     def learned_liveness(self) -> np.ndarray:
         """(N,) float32 scores of the learned liveness networks, which are recorded but
         do not decide (:mod:`photostereo.liveness`); NaN where none was measured."""
-        if "meta/liveness_learned" not in self.handle:
+        return self._scores("meta/liveness_learned")
+
+    def _scores(self, name: str) -> np.ndarray:
+        """(N,) float32 per-session scores of dataset ``name``; NaN for a file made
+        before it was recorded."""
+        if name not in self.handle:
             return np.full(len(self), np.nan, np.float32)
-        with self._reading("meta/liveness_learned"):
-            return np.asarray(self.handle["meta/liveness_learned"][:], np.float32)
+        with self._reading(name):
+            return np.asarray(self.handle[name][:], np.float32)
 
     def liveness_threshold(self, bpcer: float) -> float | None:
         """The liveness score below which a session counts as an attack, for a
@@ -248,7 +250,7 @@ class MapsFile:
         ``liveness_calibration`` (JSON ``{"bpcer": [...], "threshold": [...]}``, the
         scores of live faces at those rejection rates, which preprocess records), and
         interpolated in log BPCER between its entries (clamped to its ends). None for a
-        file without liveness scores."""
+        file without that calibration."""
         text = self.handle.attrs.get("liveness_calibration")
         if text is None:
             return None

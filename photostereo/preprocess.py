@@ -88,8 +88,6 @@ class SessionOutcome:
     timings: dict[str, float] = field(default_factory=dict)
     #: The formatted traceback of an unforeseen exception, for the parent's log.
     trace: str | None = None
-    #: The learned liveness networks' input, until the chunk scores it in one batch.
-    liveness_input: np.ndarray | None = None
 
 
 def process_chunk(
@@ -114,38 +112,29 @@ def process_chunk(
         sessions.append(session)
         outcome.timings["read"] = time.perf_counter() - start
     detections = _detect_chunk(sessions, outcomes) if config.detect else [None] * len(sessions)
+    finished: list[tuple[dict, np.ndarray, dict[str, float]]] = []
     for session, detection, outcome in zip(sessions, detections, outcomes, strict=True):
         if session is None or outcome.error:
             continue
         with _session_failure(outcome):
-            outcome.sample = _storable(_process(session, detection, outcome, config), session)
-    _score_learned_liveness(outcomes)
-    return _drop_liveness_inputs(outcomes)
+            sample, liveness_input = _process(session, detection, outcome, config)
+            outcome.sample = _storable(sample, session)
+            finished.append((outcome.sample, liveness_input, outcome.timings))
+    _score_learned_liveness(finished)
+    return outcomes
 
 
-def _score_learned_liveness(outcomes: list[SessionOutcome]) -> None:
-    """The learned liveness score of the chunk's finished sessions, in one batch, each
-    charged its share of the time."""
-    scored = [
-        (o.sample, o.liveness_input, o.timings)
-        for o in outcomes
-        if o.sample is not None and o.liveness_input is not None
-    ]
-    if not scored:
+def _score_learned_liveness(finished: list[tuple[dict, np.ndarray, dict[str, float]]]) -> None:
+    """The learned liveness score of the chunk's finished sessions (sample, network
+    input, timings), in one batch, each charged its share of the time."""
+    if not finished:
         return
     start = time.perf_counter()
-    scores = learned_liveness(np.stack([inputs for _, inputs, _ in scored]))
-    share = (time.perf_counter() - start) / len(scored)
-    for (sample, _, timings), score in zip(scored, scores, strict=True):
+    scores = learned_liveness(np.stack([inputs for _, inputs, _ in finished]))
+    share = (time.perf_counter() - start) / len(finished)
+    for (sample, _, timings), score in zip(finished, scores, strict=True):
         sample["liveness_learned"] = np.float32(score)
         timings["liveness"] += share
-
-
-def _drop_liveness_inputs(outcomes: list[SessionOutcome]) -> list[SessionOutcome]:
-    """The outcomes without the networks' inputs, which the parent never needs."""
-    for outcome in outcomes:
-        outcome.liveness_input = None
-    return outcomes
 
 
 def _storable(sample: dict, session: CaptureSession) -> dict:
@@ -233,7 +222,9 @@ def _process(
     detection: Detection | None,
     outcome: SessionOutcome,
     config: PreprocessConfig,
-) -> dict:
+) -> tuple[dict, np.ndarray]:
+    """The session's sample for the maps file, and the learned liveness networks'
+    input, which the chunk scores in one batch."""
     start = time.perf_counter()
     if detection is None:
         matrix = centre_crop_transform(session.shape, config.size)
@@ -249,9 +240,9 @@ def _process(
     photometric = rec.photometric
     start = time.perf_counter()
     liveness = physical_liveness(aligned, rec.normals, rec.albedo, depth, mask, photometric)
-    outcome.liveness_input = net_input(rec.normals, rec.albedo, mask)
+    liveness_input = net_input(rec.normals, rec.albedo, mask)
     outcome.timings["liveness"] = time.perf_counter() - start
-    return {
+    sample = {
         "normal": np.moveaxis(rec.normals, -1, 0),
         "albedo": rec.albedo[None],
         "depth": depth[None].astype(np.float32),
@@ -269,6 +260,7 @@ def _process(
         "attack": session.attack,
         **liveness,
     }
+    return sample, liveness_input
 
 
 def session_key(ref: SessionRef, root: str) -> str:

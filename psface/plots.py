@@ -30,8 +30,11 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def write_plots(out: Path, names: list[str], curves: list[dict]) -> list[Path]:
-    """Write roc.png, cmc.png and scores.png into ``out``; return their paths."""
+def write_plots(
+    out: Path, names: list[str], curves: list[dict], pad_curves: dict | None = None
+) -> list[Path]:
+    """Write roc.png, cmc.png and scores.png into ``out``, and det.png
+    (:func:`write_det`) where ``pad_curves`` hold DET curves; return their paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,6 +46,8 @@ def write_plots(out: Path, names: list[str], curves: list[dict]) -> list[Path]:
         paths.append(out / name)
         _save(fig, paths[-1])
         plt.close(fig)
+    if pad_curves is not None and pad_curves["det"]:
+        paths.append(write_det(out, pad_curves))
     return paths
 
 

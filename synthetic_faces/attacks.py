@@ -36,6 +36,7 @@ from synthetic_faces.generate import (
     RenderedVisit,
     SynthConfig,
     build_scene,
+    keyed_rng,
     person,
     run_jobs,
     subject_name,
@@ -52,10 +53,6 @@ ATTACK = 3
 MAX_TILT = 20.0
 #: Paper's reflectance where the print is black and where it is white.
 PAPER_BLACK, PAPER_WHITE = 0.04, 0.85
-
-
-def _rng(seed: int, *key: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
 
 
 def attack_session_name(attack: str, index: int) -> str:
@@ -248,7 +245,7 @@ def render_attack(config: SynthConfig, victim: int, attack: str, index: int = 0)
     surface (the print's plane, the mask's shape)."""
     if attack not in ATTACKS:
         raise ValueError(f"attack must be one of {', '.join(ATTACKS)}, got {attack!r}")
-    rng = _rng(config.seed, victim, ATTACK, ATTACKS.index(attack), index)
+    rng = keyed_rng(config.seed, victim, ATTACK, ATTACKS.index(attack), index)
     picture = _held(photograph(config, victim, rng), rng)
     rig = parse_rig(config.rig)
     intensities = (1.0 + 0.02 * rng.uniform(-1, 1, rig.n_lights)).astype(np.float32)

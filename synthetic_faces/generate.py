@@ -117,7 +117,8 @@ class RenderedVisit:
         return from_linear(self.images, parse_response(self.response))
 
 
-def _rng(seed: int, *key: int) -> np.random.Generator:
+def keyed_rng(seed: int, *key: int) -> np.random.Generator:
+    """The generator of one keyed stream of the data set's randomness (module docstring)."""
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
 
 
@@ -132,10 +133,10 @@ def session_name(index: int) -> str:
 @lru_cache(maxsize=64)
 def person(seed: int, subject: int) -> tuple[Identity, dict[str, str], int]:
     """A person's identity, usual attributes and Photoface-style number of visits."""
-    rng = _rng(seed, subject, PERSON)
+    rng = keyed_rng(seed, subject, PERSON)
     habits = population.draw_person(rng)
     visits = population.draw_session_count(rng)
-    ident = sample_identity(_rng(seed, subject, IDENTITY), habits["gender"])
+    ident = sample_identity(keyed_rng(seed, subject, IDENTITY), habits["gender"])
     return ident, habits, visits
 
 
@@ -177,7 +178,7 @@ def visit_face(config: SynthConfig, subject: int, session: int) -> VisitFace:
     """The face of one visit, drawn from the visit's keyed randomness (what
     :func:`build_scene` poses, and :mod:`synthetic_faces.landmarks` reads)."""
     ident, habits, _ = person(config.seed, subject)
-    rng = _rng(config.seed, subject, VISIT, session)
+    rng = keyed_rng(config.seed, subject, VISIT, session)
     attributes = population.draw_session_attributes(rng, habits)
     visit = sample_visit(rng, attributes, ident.skin)
     n = int(np.ceil(config.size * GRID_MARGIN / 2) * 2)
@@ -231,9 +232,9 @@ def render_visit(config: SynthConfig, subject: int, session: int) -> RenderedVis
     rig: Rig = parse_rig(config.rig)
     settings = config.settings
     scene, visit, attributes = build_scene(config, subject, session)
-    rng = _rng(config.seed, subject, VISIT, session, CAPTURE)
+    rng = keyed_rng(config.seed, subject, VISIT, session, CAPTURE)
     intensities = (1.0 + visit.light_jitter * rng.uniform(-1, 1, rig.n_lights)).astype(np.float32)
-    room = _rng(config.seed, subject, VISIT, session, ROOM)
+    room = keyed_rng(config.seed, subject, VISIT, session, ROOM)
     ambient_scale = 1.0 + settings.ambient_jitter * room.uniform(-1, 1)
     shine = scene.specular * np.float32(1.0 + SHINE_JITTER * room.uniform(-1, 1))
     lamps, power = miscalibrate(rig.directions, intensities, room, settings)

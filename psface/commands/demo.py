@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from gallery.runs import evaluate_runs
     from photostereo.batch import run_preprocess
     from photostereo.preprocess import PreprocessConfig
-    from psface.plots import write_det, write_plots
+    from psface.plots import write_plots
     from psface.progress import progress_bar
     from recognition.config import TrainConfig
     from recognition.train import train_run
@@ -158,9 +158,7 @@ def run(args: argparse.Namespace) -> int:
         out / "report",
         **maps_and_models("cpu"),
     )
-    write_plots(report.folder, report.names, report.curves)
-    if report.pad_curves is not None:
-        write_det(report.folder, report.pad_curves)
+    write_plots(report.folder, report.names, report.curves, report.pad_curves)
     print()
     print((out / "report" / "report.md").read_text())
     minutes = (time.perf_counter() - started) / 60

@@ -108,7 +108,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gallery.runs import evaluate_runs
     from psbase.outputs import output_folder
-    from psface.plots import write_det, write_plots
+    from psface.plots import write_plots
     from recognition.embed import model_files
 
     inputs = [args.maps, *(f for m in args.model for f in model_files(m))]
@@ -126,11 +126,8 @@ def run(args: argparse.Namespace) -> int:
             attributes=attribute_reader(),
             bpcer=args.bpcer,
         )
-        write_plots(result.folder, result.names, result.curves)
-        plots = "roc.png, cmc.png, scores.png"
-        if result.pad_curves is not None and result.pad_curves["det"]:
-            write_det(result.folder, result.pad_curves)
-            plots += ", det.png"
+        written = write_plots(result.folder, result.names, result.curves, result.pad_curves)
+    plots = ", ".join(path.name for path in written)
     for e in result.report["models"]:
         v, i = e["verification"], e["identification"]
         print(

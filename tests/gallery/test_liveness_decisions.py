@@ -77,7 +77,8 @@ def write_maps(path: Path, *, calibration: dict | None = CALIBRATION) -> Path:
 def strip_liveness(path: Path) -> Path:
     """The file as psface wrote it before liveness existed."""
     with h5py.File(path, "a") as handle:
-        del handle["meta/liveness"], handle["meta/attack"], handle["meta/liveness_cues"]
+        for name in ("liveness", "liveness_learned", "attack", "liveness_cues"):
+            del handle[f"meta/{name}"]
         handle.attrs.pop("liveness_calibration", None)
     return path
 
