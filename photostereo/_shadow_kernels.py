@@ -1,22 +1,28 @@
-"""The shadow-aware solver compiled into two passes over the frame.
+"""The shadow-aware solver compiled into passes over the frame.
 
 :mod:`photostereo.shadow_steps` states each step as whole-array NumPy; NumPy runs
 each expression as a pass over the frame, and the solver has dozens. Numba compiles
-them into two loops that each read the captures once, on every core:
+them into loops that each read the captures once, on every core:
 
 * :func:`first_pass`, steps 1 to 3: which lights each pixel trusts, the fit from them,
-  and which lights a cast shadow may darken. What a pixel does with a given set of lit
-  lights is the same everywhere, so the decision and the solution operator are read
-  from tables over all 2^k subsets, built once per call by
-  :func:`photostereo.shadow_steps.subset_tables` with the NumPy definition's own
-  functions: the decisions are the definition's by construction (rigs of up to
-  :data:`MAX_SUBSET_LIGHTS` lights; larger ones take the NumPy path);
-* :func:`block_fields`, the neighbour prior's finest pyramid level (between the two
-  passes OpenCV blurs it, :mod:`photostereo.shadow_prior`);
+  and which lights a cast shadow may darken;
+* :func:`block_fields`, the neighbour prior's finest pyramid level (blurred next,
+  :mod:`photostereo.shadow_prior`);
 * :func:`second_pass`, steps 4 and 5 and the split into normal and albedo.
 
-The arithmetic runs in float64 without fastmath, so comparisons with thresholds come
-out as NumPy's do.
+The per-pixel passes vectorise (SIMD across pixels) because they are branch-free
+float32 and follow :mod:`photostereo._kernels`' rules: one kernel per light count, the
+rig's constants as tuples, few written arrays. Which sets of lights a pixel may trust
+alone, and which determine b, are decided once per subset in float64 by the NumPy
+definition's own function and arrive as tables over all 2^k subsets (:func:`subset_table`;
+rigs of up to :data:`MAX_SUBSET_LIGHTS` lights, larger ones take the NumPy path). The arithmetic is
+the definition's, operation for operation and without fastmath, so the two agree bit
+for bit.
+
+The first pass packs a pixel's integer results into ``codes`` (2, P) int32: row 0 holds
+the lit lights' bits, the usable ones' shifted by :data:`USABLE_SHIFT` and the
+:data:`photostereo.solver_common.HOW` code shifted by :data:`HOW_SHIFT`; row 1 the
+suspected lights' bits.
 """
 
 from __future__ import annotations
@@ -26,158 +32,249 @@ from functools import cache
 import numba
 import numpy as np
 
-#: Largest rig compiled: pixels' sets of lit lights index tables of all 2^k subsets.
+#: Largest rig compiled: each of lit, usable and suspect takes this many bits.
 MAX_SUBSET_LIGHTS = 12
+#: Largest rig whose subset tables are words in registers (:func:`subset_table`).
+WORD_TABLE_LIGHTS = 10
+USABLE_SHIFT = 12
+HOW_SHIFT = 24
 _JIT = {"nogil": True, "cache": True, "fastmath": False, "error_model": "numpy", "parallel": True}
+_INLINE = {**_JIT, "parallel": False, "inline": "always"}
+#: Helpers that run whole loops of their own, compiled apart so each vectorises.
+_LOOP = {**_JIT, "parallel": False}
 #: Codes of :data:`photostereo.solver_common.HOW` the passes write.
 _OUTSIDE, _ALL_LIGHTS, _DROPPED, _NEIGHBOURS, _PLAIN, _CAST = 0, 1, 2, 3, 4, 5
-_INLINE = {**_JIT, "parallel": False, "inline": "always"}
+_F32 = np.float32
+_I32 = np.int32
+_BITS = np.int32((1 << MAX_SUBSET_LIGHTS) - 1)
+_SINGULAR = np.float32(1e-6)
+
+
+def subset_table(flags: np.ndarray) -> tuple | np.ndarray:
+    """The (2^k,) bool ``flags`` as the first pass reads them: up to
+    :data:`WORD_TABLE_LIGHTS` lights, a tuple of 64-bit words (at least one) that stays
+    in registers (:func:`_member_of_words`); beyond, the array itself (a gather per
+    pixel, which stops the pass vectorising, but a chain of more than 16 words would
+    not unroll)."""
+    if len(flags) > 1 << WORD_TABLE_LIGHTS:
+        return np.ascontiguousarray(flags)
+    padded = np.zeros(max(64, len(flags)), bool)
+    padded[: len(flags)] = flags
+    weights = np.uint64(1) << np.arange(64, dtype=np.uint64)
+    words = (padded.reshape(-1, 64) * weights).sum(axis=1, dtype=np.uint64)
+    return tuple(np.uint64(w) for w in words)
+
+
+@numba.njit(**_INLINE)
+def _member_of_words(words, bits):
+    """Whether subset ``bits`` is in the words of :func:`subset_table`: the word picked
+    by a chain of selects (a tuple indexed by a value per pixel compiles to a lookup
+    that does not vectorise)."""
+    high = bits >> _I32(6)
+    word = words[0]
+    for w in range(1, len(words)):
+        word = words[w] if high == w else word
+    return ((word >> np.uint64(bits & _I32(63))) & np.uint64(1)) == np.uint64(1)
+
+
+@numba.njit(**_INLINE)
+def _member_of_array(flags, bits):
+    """Whether subset ``bits`` is in the array of :func:`subset_table`."""
+    return flags[bits]
+
+
+@numba.njit(**_INLINE)
+def _normal_equations(stack, j, bits, lights, outer, lam, px, py, pz, k):
+    """:func:`photostereo.shadow_steps.normal_equations` at pixel j over the lights in
+    ``bits``."""
+    a = b = c = d = e = f = x = y = z = _F32(0.0)
+    for i in range(k):
+        on = ((bits >> _I32(i)) & _I32(1)) == _I32(1)
+        zero = _F32(0.0)
+        a += outer[6 * i] if on else zero
+        b += outer[6 * i + 1] if on else zero
+        c += outer[6 * i + 2] if on else zero
+        d += outer[6 * i + 3] if on else zero
+        e += outer[6 * i + 4] if on else zero
+        f += outer[6 * i + 5] if on else zero
+        v = stack[i, j] if on else zero
+        x += lights[3 * i] * v
+        y += lights[3 * i + 1] * v
+        z += lights[3 * i + 2] * v
+    return a + lam, b, c, d + lam, e, f + lam, x + lam * px, y + lam * py, z + lam * pz
+
+
+@numba.njit(**_INLINE)
+def _adjugate_solve(equations):
+    """:func:`photostereo.shadow_steps.adjugate_solve`."""
+    a, b, c, d, e, f, x, y, z = equations
+    c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
+    c11, c12, c22 = a * f - c * c, b * c - a * e, a * d - b * b
+    det = a * c00 + b * c01 + c * c02
+    return (
+        c00 * x + c01 * y + c02 * z,
+        c01 * x + c11 * y + c12 * z,
+        c02 * x + c12 * y + c22 * z,
+        det,
+        (a + d + f) * _F32(1 / 3),
+    )
+
+
+@numba.njit(**_INLINE)
+def _rss(stack, j, bits, bx, by, bz, lights, k):
+    """Float32 sum of squares of I - S b over the lights in ``bits`` at pixel j, and
+    their number."""
+    rss = _F32(0.0)
+    count = _I32(0)
+    for i in range(k):
+        on = ((bits >> _I32(i)) & _I32(1)) == _I32(1)
+        r = stack[i, j] - (lights[3 * i] * bx + lights[3 * i + 1] * by + lights[3 * i + 2] * bz)
+        rss += r * r if on else _F32(0.0)
+        count += _I32(on)
+    return rss, count
+
+
+@numba.njit(**_INLINE)
+def _root_mean(rss, count):
+    return np.sqrt(rss / _F32(max(count, _I32(1))))
 
 
 @cache
-def first_pass(k: int):
+def first_pass(k: int, with_valid: bool):
     """Steps 1 to 3 of :func:`photostereo.shadows.solve_shadow_aware` for ``k`` lights.
 
-    Call as ``kernel(stack, valid, requested, thresholds, tables, lights, cast, b, how,
-    residual, lit_count, lit, usable, suspect)``:
-    ``valid`` (K, P) bool or (0, 0) for all valid; ``requested`` (P,) bool;
-    ``thresholds`` (saturation, dark level, relative shadow); ``tables`` the (lit_ok,
-    operators) of :func:`photostereo.shadow_steps.subset_tables`; ``lights`` S (k, 3);
-    ``cast`` (shortfall, spare (k,) bool, free (k,)) of
-    :class:`photostereo.shadow_steps.CastShadowTest`. Fills the fields of
-    :class:`photostereo.shadow_steps.FirstPass`, with the last three as (P,) bit masks
-    (outputs are separate arguments: numba's parallel loops lose writes to arrays
-    unpacked from a tuple).
+    Call as ``kernel(stack, valid, requested, levels, tables, lights, outer, cast, fit,
+    codes)``: ``valid`` (K, P) bool (ignored unless ``with_valid``); ``requested`` (P,)
+    bool; ``levels`` float32 (saturation, dark level, relative shadow); ``tables`` the
+    :func:`subset_table` of the subsets solved alone and of those determining b;
+    ``lights`` and ``outer`` the float32 :class:`photostereo.shadow_steps.Lights` as
+    flat tuples; ``cast`` (shortfall, spare (k,) bool, inverse free (k,)) of
+    :class:`photostereo.shadow_steps.CastShadowTest`. Fills ``fit`` (4, P) float32 (b,
+    RMS residual) and ``codes`` (2, P) int32 (module docstring).
     """
-    full = (1 << k) - 1
+    full = _I32((1 << k) - 1)
+    words = k <= WORD_TABLE_LIGHTS  # a constant: the other branch is pruned
 
     @numba.njit(**_JIT)
-    def kernel(
-        stack, valid, requested, thresholds, tables, lights, cast,
-        b, how, residual, lit_count, lit_bits, usable_bits, suspect_bits,
-    ):  # fmt: skip
-        lit_ok, operators = tables
+    def kernel(stack, valid, requested, levels, tables, lights, outer, cast, fit, codes):
+        saturation, dark_level, relative_shadow = levels
+        alone_table, determined_table = tables
+        shortfall, spare, inverse_free = cast
         for j in numba.prange(stack.shape[1]):
-            usable = lit = n_lit = suspects = 0
-            code = _OUTSIDE
-            bx = by = bz = rms = 0.0
-            if requested[j]:
-                usable, lit, n_lit = _trusted(stack, valid, j, thresholds, k)
-                used, code = usable, _PLAIN
-                if lit_ok[lit]:
-                    used, code = lit, _ALL_LIGHTS if lit == usable else _DROPPED
-                bx = by = bz = 0.0
+            inside = requested[j]
+            brightest = _F32(0.0)
+            usable = _I32(0)
+            for i in range(k):
+                v = stack[i, j]
+                ok = (v < saturation) & inside
+                if with_valid:
+                    ok &= valid[i, j]
+                usable |= _I32(ok) << _I32(i)
+                brightest = max(brightest, v if ok else _F32(0.0))
+            floor = max(dark_level, relative_shadow * brightest)
+            lit = _I32(0)
+            for i in range(k):
+                on = (((usable >> _I32(i)) & _I32(1)) == _I32(1)) & (stack[i, j] > floor)
+                lit |= _I32(on) << _I32(i)
+            if words:
+                alone = _member_of_words(alone_table, lit)
+                used = lit if alone else usable
+                determined = _member_of_words(determined_table, used)
+            else:
+                alone = _member_of_array(alone_table, lit)
+                used = lit if alone else usable
+                determined = _member_of_array(determined_table, used)
+            eq = _normal_equations(
+                stack, j, used, lights, outer, _F32(0.0), _F32(0.0), _F32(0.0), _F32(0.0), k
+            )
+            sx, sy, sz, det, _ = _adjugate_solve(eq)
+            inverse = _F32(1.0) / (det if determined else _F32(1.0))
+            bx = sx * inverse if determined else _F32(0.0)
+            by = sy * inverse if determined else _F32(0.0)
+            bz = sz * inverse if determined else _F32(0.0)
+            rss, count = _rss(stack, j, used, bx, by, bz, lights, k)
+            every = alone & (lit == full)
+            suspects = _I32(0)
+            if k >= 4:
                 for i in range(k):
-                    v = np.float64(stack[i, j])
-                    bx += operators[used, 0, i] * v
-                    by += operators[used, 1, i] * v
-                    bz += operators[used, 2, i] * v
-                rss, n_used = _rss(stack, lights, j, used, bx, by, bz, k)
-                rms = np.sqrt(rss / max(n_used, 1))
-                if k >= 4 and lit == full and lit_ok[full]:
-                    suspects = _suspects(stack, lights, j, (bx, by, bz), rss, cast, thresholds, k)
-            b[0, j], b[1, j], b[2, j] = bx, by, bz
-            how[j] = code
-            residual[j] = rms
-            lit_count[j] = n_lit
-            lit_bits[j] = lit
-            usable_bits[j] = usable
-            suspect_bits[j] = suspects
+                    v = stack[i, j]
+                    r = v - (lights[3 * i] * bx + lights[3 * i + 1] * by + lights[3 * i + 2] * bz)
+                    missing = -r * inverse_free[i]
+                    predicted = v + missing
+                    darkened = (missing > shortfall * predicted) | (predicted < _F32(0.0))
+                    suspect = darkened & (abs(missing) > dark_level) & spare[i] & every
+                    if k > 4:
+                        suspect &= rss - r * r * inverse_free[i] <= _F32(0.25) * rss
+                    suspects |= _I32(suspect) << _I32(i)
+            code = (_ALL_LIGHTS if lit == usable else _DROPPED) if alone else _PLAIN
+            fit[0, j] = bx
+            fit[1, j] = by
+            fit[2, j] = bz
+            fit[3, j] = _root_mean(rss, count)
+            code = _I32(code) if inside else _I32(_OUTSIDE)
+            codes[0, j] = lit | (usable << _I32(USABLE_SHIFT)) | (code << _I32(HOW_SHIFT))
+            codes[1, j] = suspects
 
     return kernel
 
 
 @numba.njit(**_INLINE)
-def _trusted(stack, valid, j, thresholds, k):
-    """Step 1 at pixel j: the bit masks of its usable and its lit observations, and how
-    many are lit."""
-    saturation, dark_level, relative_shadow = thresholds
-    brightest = 0.0
-    usable = 0
-    for i in range(k):
-        v = np.float64(stack[i, j])
-        if v < saturation and (valid.shape[0] == 0 or valid[i, j]):
-            usable |= 1 << i
-            brightest = max(brightest, v)
-    floor = max(dark_level, relative_shadow * brightest)
-    lit = 0
-    n_lit = 0
-    for i in range(k):
-        if (usable >> i) & 1 and np.float64(stack[i, j]) > floor:
-            lit |= 1 << i
-            n_lit += 1
-    return usable, lit, n_lit
-
-
-@numba.njit(**_INLINE)
-def _suspects(stack, lights, j, b, rss, cast, thresholds, k):
-    """Step 3 at pixel j, every light lit and fitted to b with residual sum ``rss``: the
-    bit mask of the lights a cast shadow may darken
-    (:func:`photostereo.shadow_steps.cast_shadow_suspects`)."""
-    shortfall, spare, free = cast
-    dark_level = thresholds[1]
-    suspects = 0
-    for i in range(k):
-        v = np.float64(stack[i, j])
-        r = v - (lights[i, 0] * b[0] + lights[i, 1] * b[1] + lights[i, 2] * b[2])
-        missing = -r / free[i]
-        predicted = v + missing
-        darkened = missing > shortfall * predicted or predicted < 0.0
-        if spare[i] and darkened and abs(missing) > dark_level:
-            if k == 4 or rss - r * r / free[i] <= 0.25 * rss:
-                suspects |= 1 << i
-    return suspects
-
-
-@numba.njit(**_INLINE)
-def _rss(stack, lights, j, bits, bx, by, bz, k):
-    """Sum of squares of I - S b over the lights in ``bits`` at pixel j, and their number."""
-    rss = 0.0
-    count = 0
-    for i in range(k):
-        if (bits >> i) & 1:
-            r = np.float64(stack[i, j]) - (
-                lights[i, 0] * bx + lights[i, 1] * by + lights[i, 2] * bz
-            )
-            rss += r * r
-            count += 1
-    return rss, count
-
-
-@numba.njit(**_INLINE)
 def _starved(code, lit, usable, full):
     """Step 4's pixels: plain least squares, with some lights lit or clipped."""
-    return code == _PLAIN and ((lit != 0 and lit != full) or usable != full)
+    return (code == _PLAIN) & (((lit != 0) & (lit != full)) | (usable != full))
+
+
+@numba.njit(**_INLINE)
+def _unpack(packed):
+    """(lit, usable, how) from a pixel's first row of codes."""
+    return packed & _BITS, (packed >> _I32(USABLE_SHIFT)) & _BITS, packed >> _I32(HOW_SHIFT)
 
 
 @numba.njit(**_JIT)
-def block_fields(first, k, height, width, fields, needed):
+def block_fields(fit, codes, k, height, width, fields, needed):
     """:func:`photostereo.shadow_prior.block_fields` in one pass: ``fields`` (h2, w2, 4)
-    and ``needed`` (h2, w2) from the first pass's (b, how, lit, usable, suspect) (clean:
-    solved from trusted lights in step 2 and not suspected in step 3; needed: solved
-    from trusted lights, or starved)."""
-    b, how, lit_bits, usable_bits, suspect = first
-    full = (1 << k) - 1
+    and ``needed`` (h2, w2) from the first pass's ``fit`` and ``codes`` (clean: solved
+    from trusted lights in step 2 and not suspected in step 3; needed: solved from
+    trusted lights, or starved)."""
     for row in numba.prange(fields.shape[0]):
-        for col in range(fields.shape[1]):
-            w = x = y = z = np.float32(0.0)
-            any_needed = False
-            for r in range(2 * row, min(2 * row + 2, height)):
-                for c in range(2 * col, min(2 * col + 2, width)):
-                    j = r * width + c
-                    code = how[j]
-                    well = code == _ALL_LIGHTS or code == _DROPPED
-                    any_needed |= well or _starved(code, lit_bits[j], usable_bits[j], full)
-                    if well and suspect[j] == 0:
-                        w += np.float32(1.0)
-                        x += np.float32(b[0, j])
-                        y += np.float32(b[1, j])
-                        z += np.float32(b[2, j])
-            fields[row, col, 0] = w * np.float32(0.25)
-            fields[row, col, 1] = x * np.float32(0.25)
-            fields[row, col, 2] = y * np.float32(0.25)
-            fields[row, col, 3] = z * np.float32(0.25)
-            needed[row, col] = any_needed
+        top = 2 * row * width
+        below = min(2 * row + 1, height - 1) * width
+        _block_row(fit, codes, k, top, below, 2 * row + 1 < height, width, fields[row], needed[row])
+
+
+@numba.njit(**_INLINE)
+def _pixel(fit, codes, j, inside, full):
+    """Pixel j's part of a block: its weight (1 if clean), weight x b, and whether the
+    block needs a prior for it; nothing if not ``inside`` the frame."""
+    lit, usable, code = _unpack(codes[0, j])
+    well = (code == _ALL_LIGHTS) | (code == _DROPPED)
+    clean = well & (codes[1, j] == 0) & inside
+    weight = _F32(1.0) if clean else _F32(0.0)
+    wanted = (well | _starved(code, lit, usable, full)) & inside
+    return weight, fit[0, j] * weight, fit[1, j] * weight, fit[2, j] * weight, wanted
+
+
+@numba.njit(**_LOOP)
+def _block_row(fit, codes, k, top, below, has_below, width, fields, needed):
+    """One row of blocks: pixel rows starting at flat index ``top`` and ``below``
+    (the same row again, left out, when the frame ends first)."""
+    full = _I32((1 << k) - 1)
+    quarter = _F32(0.25)
+    for col in range(fields.shape[0]):
+        left = np.uint64(2 * col)
+        has_right = 2 * col + 1 < width
+        right = np.uint64(min(2 * col + 1, width - 1))
+        w0, x0, y0, z0, n0 = _pixel(fit, codes, np.uint64(top) + left, True, full)
+        w1, x1, y1, z1, n1 = _pixel(fit, codes, np.uint64(top) + right, has_right, full)
+        w2, x2, y2, z2, n2 = _pixel(fit, codes, np.uint64(below) + left, has_below, full)
+        w3, x3, y3, z3, n3 = _pixel(
+            fit, codes, np.uint64(below) + right, has_right & has_below, full
+        )
+        fields[col, 0] = (w0 + w1 + w2 + w3) * quarter
+        fields[col, 1] = (x0 + x1 + x2 + x3) * quarter
+        fields[col, 2] = (y0 + y1 + y2 + y3) * quarter
+        fields[col, 3] = (z0 + z1 + z2 + z3) * quarter
+        needed[col] = n0 | n1 | n2 | n3
 
 
 @numba.njit(**_INLINE)
@@ -185,124 +282,158 @@ def _cell(position, cells):
     """:func:`photostereo.shadow_prior._axis` for one pixel."""
     position = min(max(position, 0.0), cells - 1.0)
     first = np.floor(position)
-    return int(first), position - first
+    return int(first), _F32(position - first)
 
 
 @numba.njit(**_INLINE)
-def _row_of_cells(grid, row):
-    """The vertical half of :func:`photostereo.shadow_prior.sample_prior` for one pixel
-    row: per cell column, the weighted sums of b and of the weights over the two cells
-    the row lies between, cells no level reached left out ((w2, 4): x, y, z, weight)."""
-    h2, w2 = grid.shape[0], grid.shape[1]
+def _interpolate(prior, sums, col, x0, fx):
+    """Column ``col`` of :func:`_row_prior`: the ``sums`` of cells x0 and the next one,
+    ``fx`` of the way between them, over their weight (zero where they have none)."""
+    x1 = min(x0 + 1, sums.shape[1] - 1)
+    back = _F32(1.0) - fx
+    norm = back * sums[3, x0] + fx * sums[3, x1]
+    reached = norm > _F32(0.0)
+    scale = _F32(1.0) / (norm if reached else _F32(1.0))
+    for axis in range(3):
+        value = (back * sums[axis, x0] + fx * sums[axis, x1]) * scale
+        prior[axis, col] = value if reached else _F32(0.0)
+    prior[3, col] = _F32(1.0) if reached else _F32(0.0)
+
+
+@numba.njit(**_LOOP)
+def _row_prior(grid, row, width):
+    """:func:`photostereo.shadow_prior.sample_prior` along pixel row ``row`` of the
+    prior ``grid`` (3, h2, w2): (4, width) float32 x, y, z and 1 where reached (else
+    zeros).
+
+    Pixel columns 2m and 2m + 1 lie a quarter of a cell either side of cell m's centre,
+    so the interior takes fixed weights, written a pair at a time and a channel at a
+    time (loops that vectorise); the clamped edges take the general formula."""
+    h2, w2 = grid.shape[1], grid.shape[2]
     y0, fy = _cell((row + 0.5) * 0.5 - 0.5, h2)
     y1 = min(y0 + 1, h2 - 1)
-    sums = np.zeros((w2, 4))
-    for yy, weight in ((y0, 1.0 - fy), (y1, fy)):
-        for c in range(w2):
-            if np.isfinite(grid[yy, c, 0]):
-                sums[c, 0] += weight * np.float64(grid[yy, c, 0])
-                sums[c, 1] += weight * np.float64(grid[yy, c, 1])
-                sums[c, 2] += weight * np.float64(grid[yy, c, 2])
-                sums[c, 3] += weight
-    return sums
+    sums = np.empty((4, w2), np.float32)
+    _vertical_weights(grid[0, y0], grid[0, y1], fy, sums[3])
+    for axis in range(3):
+        _vertical(grid[axis, y0], grid[axis, y1], fy, sums[axis])
+    prior = np.empty((4, width), np.float32)
+    scale = np.zeros(2 * w2, np.float32)
+    _pair_scales(sums[3], scale)
+    for axis in range(3):
+        _pair_values(sums[axis], scale, prior[axis])
+    reached = prior[3]
+    for col in range(2, 2 * w2 - 2):
+        reached[col] = _F32(1.0) if scale[col] > _F32(0.0) else _F32(0.0)
+    for col in range(min(2, width)):
+        x0, fx = _cell((col + 0.5) * 0.5 - 0.5, w2)
+        _interpolate(prior, sums, col, x0, fx)
+    for col in range(max(2, 2 * w2 - 2), width):
+        x0, fx = _cell((col + 0.5) * 0.5 - 0.5, w2)
+        _interpolate(prior, sums, col, x0, fx)
+    return prior
 
 
-@numba.njit(**_INLINE)
-def _sample(sums, col):
-    """The horizontal half: the prior at pixel column ``col`` from its row's
-    :func:`_row_of_cells`, (x, y, z, reached)."""
-    x0, fx = _cell((col + 0.5) * 0.5 - 0.5, sums.shape[0])
-    x1 = min(x0 + 1, sums.shape[0] - 1)
-    norm = (1.0 - fx) * sums[x0, 3] + fx * sums[x1, 3]
-    if norm <= 0:
-        return 0.0, 0.0, 0.0, False
-    scale = 1.0 / norm
-    return (
-        ((1.0 - fx) * sums[x0, 0] + fx * sums[x1, 0]) * scale,
-        ((1.0 - fx) * sums[x0, 1] + fx * sums[x1, 1]) * scale,
-        ((1.0 - fx) * sums[x0, 2] + fx * sums[x1, 2]) * scale,
-        True,
-    )
+@numba.njit(**_LOOP)
+def _vertical(upper, lower, fy, sums):
+    """The ``upper`` and ``lower`` rows of cells, ``fy`` of the way down, skipping cells
+    no level reached (NaN)."""
+    back, zero = _F32(1.0) - fy, _F32(0.0)
+    for c in range(upper.shape[0]):
+        sums[c] = (back * upper[c] if np.isfinite(upper[c]) else zero) + (
+            fy * lower[c] if np.isfinite(lower[c]) else zero
+        )
+
+
+@numba.njit(**_LOOP)
+def _vertical_weights(upper, lower, fy, sums):
+    """The weights :func:`_vertical` gave the two rows' cells, summed."""
+    back, zero = _F32(1.0) - fy, _F32(0.0)
+    for c in range(upper.shape[0]):
+        above = back if np.isfinite(upper[c]) else zero
+        sums[c] = above + (fy if np.isfinite(lower[c]) else zero)
+
+
+@numba.njit(**_LOOP)
+def _pair_scales(weight, scale):
+    """1 / the interpolated weight at the interior pixel columns (0 where none)."""
+    quarter, rest, one, zero = _F32(0.25), _F32(0.75), _F32(1.0), _F32(0.0)
+    for m in range(1, weight.shape[0] - 1):
+        even = quarter * weight[m - 1] + rest * weight[m]
+        odd = rest * weight[m] + quarter * weight[m + 1]
+        scale[2 * m] = one / even if even > zero else zero
+        scale[2 * m + 1] = one / odd if odd > zero else zero
+
+
+@numba.njit(**_LOOP)
+def _pair_values(sums, scale, prior):
+    """The interpolated sums at the interior pixel columns, times their scale."""
+    quarter, rest = _F32(0.25), _F32(0.75)
+    for m in range(1, sums.shape[0] - 1):
+        prior[2 * m] = (quarter * sums[m - 1] + rest * sums[m]) * scale[2 * m]
+        prior[2 * m + 1] = (rest * sums[m] + quarter * sums[m + 1]) * scale[2 * m + 1]
 
 
 @cache
 def second_pass(k: int):
     """Steps 4 and 5 and the split into normal and albedo, for ``k`` lights.
 
-    Call as ``kernel(stack, lights, first, grid, width, regularised, out, how_out)``
-    with ``first`` the (b, how, residual, lit_count, lit, usable) of the first pass
-    (bit masks), the prior ``grid`` of :func:`photostereo.shadow_prior.prior_grid`, the
-    frame's ``width``, and ``regularised`` = (lambdas (2,), inverses (2, 2^k, 3, 3),
-    ok (2, 2^k)): for lambda starved and lambda pull, (sum_k s_k s_k^T + lambda I)^-1
-    over each subset of the lights (:func:`photostereo.lambert_fit.regularised_inverses`).
-    Fills what :func:`photostereo.shadow_steps.second_pass_numpy` returns: ``out`` (6,
-    P) float32 and ``how_out`` (P,) uint8.
+    Call as ``kernel(stack, lights, outer, fit, codes, grid, width, lambdas, out,
+    how_out)`` with the first pass's ``fit`` and ``codes``, the prior ``grid`` of
+    :func:`photostereo.shadow_prior.prior_grid` as planes (3, h2, w2), the frame's
+    ``width`` and ``lambdas`` float32 (lambda starved, lambda pull). Fills what
+    :func:`photostereo.shadow_steps.second_pass_numpy` returns: ``out`` (6, P) float32
+    and ``how_out`` (P,) uint8.
     """
-    full = (1 << k) - 1
+    full = _I32((1 << k) - 1)
 
     @numba.njit(**_JIT)
-    def kernel(stack, lights, first, grid, width, regularised, out, how_out):
-        b, how, residual, lit_count, lit_bits, usable_bits = first
-        lambdas = regularised[0]
+    def kernel(stack, lights, outer, fit, codes, grid, width, lambdas, out, how_out):
+        lam_starved, lam_pull = lambdas
         for row in numba.prange(stack.shape[1] // width):
-            sums = _row_of_cells(grid, row)
-            for j in range(row * width, (row + 1) * width):
-                code = how[j]
-                bx, by, bz = b[0, j], b[1, j], b[2, j]
-                rms = residual[j]
-                lit, usable = lit_bits[j], usable_bits[j]
+            prior = _row_prior(grid, row, width)
+            start = np.uint64(row * width)
+            for col in range(width):
+                j = start + np.uint64(col)
+                lit, usable, code = _unpack(codes[0, j])
                 starved = _starved(code, lit, usable, full)
-                well = code != _OUTSIDE and code != _PLAIN
-                if starved or (well and lambdas[1] > 0 and code != _CAST):
-                    px, py, pz, reached = _sample(sums, j - row * width)
-                    if reached:
-                        which = 0 if starved else 1
-                        bx, by, bz, solved = _regularised_fit(
-                            stack, lights, j, lit, (px, py, pz), regularised, which, k
-                        )
-                        if not solved:
-                            bx, by, bz = b[0, j], b[1, j], b[2, j]
-                        elif starved:
-                            code = _NEIGHBOURS
-                        rss, n_lit = _rss(stack, lights, j, lit, bx, by, bz, k)
-                        rms = np.sqrt(rss / max(n_lit, 1))
-                used = np.int64(lit_count[j])
-                if code == _PLAIN:
-                    used = _popcount(usable, k)
+                well = (code != _OUTSIDE) & (code != _PLAIN)
+                pulled = starved | (well & (lam_pull > _F32(0.0)) & (code != _CAST))
+                lam = lam_starved if starved else lam_pull
+                eq = _normal_equations(
+                    stack,
+                    j,
+                    lit,
+                    lights,
+                    outer,
+                    lam,
+                    prior[0, col],
+                    prior[1, col],
+                    prior[2, col],
+                    k,
+                )
+                sx, sy, sz, det, mean = _adjugate_solve(eq)
+                solved = (
+                    pulled & (prior[3, col] > _F32(0.0)) & (det > _SINGULAR * mean * mean * mean)
+                )
+                inverse = _F32(1.0) / (det if solved else _F32(1.0))
+                bx = sx * inverse if solved else fit[0, j]
+                by = sy * inverse if solved else fit[1, j]
+                bz = sz * inverse if solved else fit[2, j]
+                rss, count = _rss(stack, j, lit, bx, by, bz, lights, k)
+                rms = _root_mean(rss, count) if solved else fit[3, j]
+                code = _NEIGHBOURS if solved & starved else code
+                used = _popcount(usable if code == _PLAIN else lit, k)
                 _store(out, how_out, j, bx, by, bz, rms, used, code)
 
     return kernel
 
 
 @numba.njit(**_INLINE)
-def _regularised_fit(stack, lights, j, lit, prior, regularised, which, k):
-    """(sum s_k s_k^T + lambda I)^-1 (sum I_k s_k + lambda b0) over the ``lit`` lights
-    at pixel j, lambda and the inverse read from the tables at ``which``, and whether
-    that inverse exists."""
-    lambdas, inverses, invertible = regularised
-    lam = lambdas[which]
-    x, y, z = lam * prior[0], lam * prior[1], lam * prior[2]
-    for i in range(k):
-        if (lit >> i) & 1:
-            v = np.float64(stack[i, j])
-            x += lights[i, 0] * v
-            y += lights[i, 1] * v
-            z += lights[i, 2] * v
-    bx = inverses[which, lit, 0, 0] * x + inverses[which, lit, 0, 1] * y
-    by = inverses[which, lit, 1, 0] * x + inverses[which, lit, 1, 1] * y
-    bz = inverses[which, lit, 2, 0] * x + inverses[which, lit, 2, 1] * y
-    bx += inverses[which, lit, 0, 2] * z
-    by += inverses[which, lit, 1, 2] * z
-    bz += inverses[which, lit, 2, 2] * z
-    return bx, by, bz, invertible[which, lit]
-
-
-@numba.njit(**_INLINE)
 def _popcount(bits, k):
     """How many of the k lowest bits are set."""
-    count = 0
+    count = _I32(0)
     for i in range(k):
-        count += (bits >> i) & 1
+        count += (bits >> _I32(i)) & _I32(1)
     return count
 
 
@@ -311,12 +442,39 @@ def _store(out, how_out, j, bx, by, bz, rms, used, code):
     """Column j of the outputs: unit normal, albedo, residual, observations used and
     ``how``, all zero where unsolved."""
     albedo = np.sqrt(bx * bx + by * by + bz * bz)
-    solved = code != _OUTSIDE and albedo > 1e-8
-    inverse = 1.0 / albedo if solved else 0.0
-    out[0, j] = bx * inverse
-    out[1, j] = by * inverse
-    out[2, j] = bz * inverse
-    out[3, j] = albedo if solved else 0.0
-    out[4, j] = rms if solved else 0.0
-    out[5, j] = min(used, 255) if solved else 0
-    how_out[j] = code if solved else _OUTSIDE
+    kept = (code != _OUTSIDE) & (albedo > _F32(1e-8))
+    inverse = _F32(1.0) / (albedo if kept else _F32(1.0))
+    zero = _F32(0.0)
+    out[0, j] = bx * inverse if kept else zero
+    out[1, j] = by * inverse if kept else zero
+    out[2, j] = bz * inverse if kept else zero
+    out[3, j] = albedo if kept else zero
+    out[4, j] = rms if kept else zero
+    out[5, j] = _F32(min(used, _I32(255))) if kept else zero
+    how_out[j] = np.uint8(code) if kept else np.uint8(_OUTSIDE)
+
+
+@numba.njit(**_JIT)
+def nonzero_columns(values):
+    """np.flatnonzero of a (P,) array, in parallel chunks: counted, then gathered from
+    the chunks that hold any."""
+    n = values.shape[0]
+    chunks = max(1, n // 1024)
+    counts = np.zeros(chunks + 1, np.int64)
+    for chunk in numba.prange(chunks):
+        start = np.uint64(chunk * n // chunks)
+        count = 0
+        for j in range(np.uint64((chunk + 1) * n // chunks) - start):
+            count += values[start + j] != 0
+        counts[chunk + 1] = count
+    starts = np.cumsum(counts)
+    cols = np.empty(starts[-1], np.int64)
+    for chunk in numba.prange(chunks):
+        at = starts[chunk]
+        if starts[chunk + 1] == at:
+            continue
+        for j in range(chunk * n // chunks, (chunk + 1) * n // chunks):
+            if values[np.uint64(j)] != 0:
+                cols[at] = j
+                at += 1
+    return cols

@@ -79,7 +79,12 @@ from __future__ import annotations
 import numpy as np
 
 from photostereo import _shadow_kernels
-from photostereo.lambert_fit import regularised_inverses
+from photostereo.shadow_passes import (
+    PackedFirstPass,
+    block_fields_compiled,
+    first_pass_compiled,
+    second_pass_compiled,
+)
 from photostereo.shadow_prior import block_fields, prior_grid, sample_prior
 from photostereo.shadow_steps import (
     CastShadowTest,
@@ -92,8 +97,6 @@ from photostereo.shadow_steps import (
     rms_residual,
     second_pass_numpy,
     starved_pixels,
-    subset_members,
-    subset_tables,
 )
 from photostereo.solver_common import HOW, PhotometricResult, prepare_inputs
 
@@ -162,21 +165,24 @@ def solve_shadow_aware(
     s = lights.astype(np.float64)
     k, width = len(s), requested.shape[1]
     inside = requested.reshape(-1)
-    dark_level = dark_fraction * exposure(stack, valid, saturation, inside)
+    dark_level = dark_fraction * exposure(stack, valid, saturation, inside, requested.shape)
     thresholds = (saturation, dark_level, relative_shadow, max_condition)
     cast = CastShadowTest.for_lights(s, cast_shadow, max_condition)
-    compiled = k <= _shadow_kernels.MAX_SUBSET_LIGHTS
-    first_pass = first_pass_compiled if compiled else first_pass_numpy
-    first = first_pass(stack, s, valid, inside, thresholds, cast)
-    fields = (block_fields_compiled if compiled else _block_fields_numpy)(first, k, requested.shape)
+    first: FirstPass | PackedFirstPass
+    if k <= _shadow_kernels.MAX_SUBSET_LIGHTS:
+        first = first_pass_compiled(stack, s, valid, inside, thresholds, cast)
+        fields = block_fields_compiled(first, requested.shape)
+    else:
+        first = first_pass_numpy(stack, s, valid, inside, thresholds, cast)
+        fields = _block_fields_numpy(first, k, requested.shape)
     grid = prior_grid(*fields)
     if first.suspect_cols.size:
         prior = sample_prior(grid, first.suspect_cols, width)
         _choose_cast_shadows(stack, s, first, prior, cast)
-    pull = smoothing * min(1.0, (misfit(first, k) / NOISE_REFERENCE) ** 2)
+    pull = smoothing * min(1.0, (misfit(first, k, requested.shape) / NOISE_REFERENCE) ** 2)
     light_weight = float(np.mean(np.sum(s * s, axis=1))) / 3.0
     weights = (light_weight * prior_weight, light_weight * pull)
-    if compiled:
+    if isinstance(first, PackedFirstPass):
         out, how = second_pass_compiled(stack, s, first, grid, width, weights)
     else:
         out, how = second_pass_numpy(
@@ -186,7 +192,11 @@ def solve_shadow_aware(
 
 
 def _choose_cast_shadows(
-    stack: np.ndarray, s: np.ndarray, first: FirstPass, prior: np.ndarray, cast: CastShadowTest
+    stack: np.ndarray,
+    s: np.ndarray,
+    first: FirstPass | PackedFirstPass,
+    prior: np.ndarray,
+    cast: CastShadowTest,
 ) -> None:
     """Step 3's choice, in place: each suspect pixel takes the hypothesis (plain, or a
     leave-one-out fit) whose normal lies closest to the ``prior`` (3, n) there."""
@@ -194,54 +204,11 @@ def _choose_cast_shadows(
     hypotheses = leave_one_out_fits(stack[:, cols], s, first.b[:, cols], first.suspect_sets, cast)
     chosen = closest_to_prior(hypotheses, prior)
     moved = np.flatnonzero(chosen)
-    cols = cols[moved]
+    cols, dropped = cols[moved], chosen[moved] - 1
     first.b[:, cols] = hypotheses[chosen[moved], :, moved].T
-    first.how[cols] = HOW["cast shadow"]
-    first.lit_count[cols] -= 1
-    others = np.arange(len(s))[:, None] != chosen[moved] - 1
+    others = np.arange(len(s))[:, None] != dropped
     first.residual[cols] = rms_residual(stack, s, first.b, cols, others)
-
-
-def first_pass_compiled(
-    stack: np.ndarray,
-    s: np.ndarray,
-    valid: np.ndarray | None,
-    requested: np.ndarray,
-    thresholds: tuple,
-    cast: CastShadowTest,
-) -> FirstPass:
-    """:func:`photostereo.shadow_steps.first_pass_numpy` in one compiled pass
-    (:func:`photostereo._shadow_kernels.first_pass`), with bit masks for lit, usable
-    and suspected lights."""
-    k, n = stack.shape
-    flags = np.zeros((0, 0), bool) if valid is None else np.asarray(valid, bool).reshape(k, n)
-    *levels, max_condition = (float(t) for t in thresholds)
-    b, residual = np.empty((3, n)), np.empty(n)
-    how, lit_count = np.empty(n, np.uint8), np.empty(n, np.uint8)
-    lit, usable, suspect = (np.empty(n, np.uint16) for _ in range(3))
-    kernel = _shadow_kernels.first_pass(k)
-    tables = subset_tables(s, max_condition)
-    cast_test = (float(cast.shortfall), cast.spare, cast.free)
-    kernel(
-        stack, flags, requested, tuple(levels), tables, s, cast_test,
-        b, how, residual, lit_count, lit, usable, suspect,
-    )  # fmt: skip
-    cols = np.flatnonzero(suspect)
-    sets = ((suspect[cols][None, :] >> np.arange(k)[:, None]) & 1).astype(bool)
-    return FirstPass(b, how, residual, lit_count, lit, usable, suspect, cols, sets)
-
-
-def block_fields_compiled(
-    first: FirstPass, k: int, shape: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`photostereo.shadow_prior.block_fields` of the first pass's clean pixels,
-    compiled."""
-    h, w = shape
-    fields = np.empty(((h + 1) // 2, (w + 1) // 2, 4), np.float32)
-    needed = np.empty(fields.shape[:2], bool)
-    arrays = (first.b, first.how, first.lit, first.usable, first.suspect)
-    _shadow_kernels.block_fields(arrays, k, h, w, fields, needed)
-    return fields, needed
+    first.drop_cast_shadows(cols, dropped)
 
 
 def _block_fields_numpy(
@@ -249,30 +216,8 @@ def _block_fields_numpy(
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`photostereo.shadow_prior.block_fields` of the first pass's clean pixels."""
     well = (first.how == HOW["all lights"]) | (first.how == HOW["shadows dropped"])
-    clean = well & (first.suspect == 0)
+    clean = well & ~first.suspect
     return block_fields(first.b, clean, well | starved_pixels(first, k), shape)
-
-
-def second_pass_compiled(
-    stack: np.ndarray,
-    s: np.ndarray,
-    first: FirstPass,
-    grid: np.ndarray,
-    width: int,
-    weights: tuple[float, float],
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`photostereo.shadow_steps.second_pass_numpy` in one compiled pass."""
-    n = stack.shape[1]
-    out = np.empty((6, n), np.float32)
-    how = np.empty(n, np.uint8)
-    members = subset_members(len(s))
-    tables = [regularised_inverses(s, members, weight) for weight in weights]
-    inverses = np.ascontiguousarray(np.stack([np.moveaxis(t[0], -1, 0) for t in tables]))
-    regularised = (np.asarray(weights, np.float64), inverses, np.stack([t[1] for t in tables]))
-    arrays = (first.b, first.how, first.residual, first.lit_count, first.lit, first.usable)
-    kernel = _shadow_kernels.second_pass(len(s))
-    kernel(stack, s, arrays, grid, width, regularised, out, how)
-    return out, how
 
 
 def _result(out: np.ndarray, how: np.ndarray, requested: np.ndarray) -> PhotometricResult:

@@ -23,13 +23,16 @@ def random_first_pass(shape: tuple[int, int], seed: int = 0) -> tuple:
 @pytest.mark.parametrize("shape", [(7, 9), (16, 16), (33, 20)])
 def test_compiled_block_fields_match_the_numpy_means(shape):
     b, how, suspect = random_first_pass(shape)
-    full = np.full(b.shape[1], 15, np.uint16)  # every light lit and usable: none starved
+    b = b.astype(np.float32)
+    fit = np.vstack([b, np.zeros((1, b.shape[1]), np.float32)])
+    every = 15 | (15 << _shadow_kernels.USABLE_SHIFT)  # every light lit and usable
+    codes = np.stack([every | (how.astype(np.int32) << _shadow_kernels.HOW_SHIFT), suspect])
     fields = np.empty(((shape[0] + 1) // 2, (shape[1] + 1) // 2, 4), np.float32)
     needed = np.empty(fields.shape[:2], bool)
-    _shadow_kernels.block_fields((b, how, full, full, suspect), 4, *shape, fields, needed)
+    _shadow_kernels.block_fields(fit, codes.astype(np.int32), 4, *shape, fields, needed)
     well = (how == HOW["all lights"]) | (how == HOW["shadows dropped"])
     expected, expected_needed = block_fields(b, well & (suspect == 0), well, shape)
-    np.testing.assert_allclose(fields, expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(fields, expected)  # summed in the same order
     np.testing.assert_array_equal(needed, expected_needed)
     # the block means by hand, at one odd corner: only the pixels inside the frame count
     h, w = shape
