@@ -53,9 +53,9 @@ _SINGULAR = np.float32(1e-6)
 def subset_table(flags: np.ndarray) -> tuple | np.ndarray:
     """The (2^k,) bool ``flags`` as the first pass reads them: up to
     :data:`WORD_TABLE_LIGHTS` lights, a tuple of 64-bit words (at least one) that stays
-    in registers (:func:`_member_of_words`); beyond, the array itself (a gather per
-    pixel, which stops the pass vectorising, but a chain of more than 16 words would
-    not unroll)."""
+    in registers (:func:`_member_of_words`); beyond, the array itself (a chain of more
+    than 16 words would not unroll; :func:`first_pass` reads it in a loop of its
+    own)."""
     if len(flags) > 1 << WORD_TABLE_LIGHTS:
         return np.ascontiguousarray(flags)
     padded = np.zeros(max(64, len(flags)), bool)
@@ -75,12 +75,6 @@ def _member_of_words(words, bits):
     for w in range(1, len(words)):
         word = words[w] if high == w else word
     return ((word >> np.uint64(bits & _I32(63))) & np.uint64(1)) == np.uint64(1)
-
-
-@numba.njit(**_INLINE)
-def _member_of_array(flags, bits):
-    """Whether subset ``bits`` is in the array of :func:`subset_table`."""
-    return flags[bits]
 
 
 @numba.njit(**_INLINE)
@@ -147,75 +141,111 @@ def first_pass(k: int, with_valid: bool):
     codes)``: ``valid`` (K, P) bool (ignored unless ``with_valid``); ``requested`` (P,)
     bool; ``levels`` float32 (saturation, dark level, relative shadow); ``tables`` the
     :func:`subset_table` of the subsets solved alone and of those determining b;
-    ``lights`` and ``outer`` the float32 :class:`photostereo.shadow_steps.Lights` as
-    flat tuples; ``cast`` (shortfall, spare (k,) bool, inverse free (k,)) of
+    ``lights`` and ``outer`` the float32 :class:`photostereo.shadow_steps.Lights`
+    flattened (tuples; arrays beyond :data:`WORD_TABLE_LIGHTS` lights); ``cast`` (shortfall, spare (k,) bool, inverse free (k,)) of
     :class:`photostereo.shadow_steps.CastShadowTest`. Fills ``fit`` (4, P) float32 (b,
     RMS residual) and ``codes`` (2, P) int32 (module docstring).
+
+    Up to :data:`WORD_TABLE_LIGHTS` lights it is one loop. Beyond, the table lookups
+    would keep that loop from vectorising, so they get a loop of their own between the
+    classification and the fit, passing their results through ``codes``.
     """
     full = _I32((1 << k) - 1)
     words = k <= WORD_TABLE_LIGHTS  # a constant: the other branch is pruned
 
     @numba.njit(**_JIT)
     def kernel(stack, valid, requested, levels, tables, lights, outer, cast, fit, codes):
-        saturation, dark_level, relative_shadow = levels
         alone_table, determined_table = tables
-        shortfall, spare, inverse_free = cast
-        for j in numba.prange(stack.shape[1]):
-            inside = requested[j]
-            brightest = _F32(0.0)
-            usable = _I32(0)
-            for i in range(k):
-                v = stack[i, j]
-                ok = (v < saturation) & inside
-                if with_valid:
-                    ok &= valid[i, j]
-                usable |= _I32(ok) << _I32(i)
-                brightest = max(brightest, v if ok else _F32(0.0))
-            floor = max(dark_level, relative_shadow * brightest)
-            lit = _I32(0)
-            for i in range(k):
-                on = (((usable >> _I32(i)) & _I32(1)) == _I32(1)) & (stack[i, j] > floor)
-                lit |= _I32(on) << _I32(i)
-            if words:
+        shortfall, spare, inverse_free = cast  # parallel loops take no nested tuples
+        if words:
+            for j in numba.prange(stack.shape[1]):
+                usable, lit = _classify(stack, valid, requested[j], j, levels, with_valid, k)
                 alone = _member_of_words(alone_table, lit)
-                used = lit if alone else usable
-                determined = _member_of_words(determined_table, used)
-            else:
-                alone = _member_of_array(alone_table, lit)
-                used = lit if alone else usable
-                determined = _member_of_array(determined_table, used)
-            eq = _normal_equations(
-                stack, j, used, lights, outer, _F32(0.0), _F32(0.0), _F32(0.0), _F32(0.0), k
-            )
-            sx, sy, sz, det, _ = _adjugate_solve(eq)
-            inverse = _F32(1.0) / (det if determined else _F32(1.0))
-            bx = sx * inverse if determined else _F32(0.0)
-            by = sy * inverse if determined else _F32(0.0)
-            bz = sz * inverse if determined else _F32(0.0)
-            rss, count = _rss(stack, j, used, bx, by, bz, lights, k)
-            every = alone & (lit == full)
-            suspects = _I32(0)
-            if k >= 4:
-                for i in range(k):
-                    v = stack[i, j]
-                    r = v - (lights[3 * i] * bx + lights[3 * i + 1] * by + lights[3 * i + 2] * bz)
-                    missing = -r * inverse_free[i]
-                    predicted = v + missing
-                    darkened = (missing > shortfall * predicted) | (predicted < _F32(0.0))
-                    suspect = darkened & (abs(missing) > dark_level) & spare[i] & every
-                    if k > 4:
-                        suspect &= rss - r * r * inverse_free[i] <= _F32(0.25) * rss
-                    suspects |= _I32(suspect) << _I32(i)
-            code = (_ALL_LIGHTS if lit == usable else _DROPPED) if alone else _PLAIN
-            fit[0, j] = bx
-            fit[1, j] = by
-            fit[2, j] = bz
-            fit[3, j] = _root_mean(rss, count)
-            code = _I32(code) if inside else _I32(_OUTSIDE)
-            codes[0, j] = lit | (usable << _I32(USABLE_SHIFT)) | (code << _I32(HOW_SHIFT))
-            codes[1, j] = suspects
+                determined = _member_of_words(determined_table, lit if alone else usable)
+                sets = (requested[j], usable, lit, alone, determined)
+                test = (shortfall, levels[1])
+                _fit(stack, j, sets, lights, outer, test, spare, inverse_free, fit, codes, full, k)
+        else:
+            for j in numba.prange(stack.shape[1]):
+                usable, lit = _classify(stack, valid, requested[j], j, levels, with_valid, k)
+                codes[0, j] = lit | (usable << _I32(USABLE_SHIFT))
+            for j in numba.prange(stack.shape[1]):
+                usable, lit = codes[0, j] >> _I32(USABLE_SHIFT), codes[0, j] & _BITS
+                alone = alone_table[lit]
+                determined = determined_table[lit if alone else usable]
+                codes[1, j] = _I32(alone) | (_I32(determined) << _I32(1))
+            for j in numba.prange(stack.shape[1]):
+                usable, lit = codes[0, j] >> _I32(USABLE_SHIFT), codes[0, j] & _BITS
+                alone = (codes[1, j] & _I32(1)) == _I32(1)
+                determined = (codes[1, j] & _I32(2)) == _I32(2)
+                sets = (requested[j], usable, lit, alone, determined)
+                test = (shortfall, levels[1])
+                _fit(stack, j, sets, lights, outer, test, spare, inverse_free, fit, codes, full, k)
 
     return kernel
+
+
+@numba.njit(**_INLINE)
+def _classify(stack, valid, inside, j, levels, with_valid, k):
+    """Step 1 at pixel j: the bits of its usable and of its lit observations."""
+    saturation, dark_level, relative_shadow = levels
+    brightest = _F32(0.0)
+    usable = _I32(0)
+    for i in range(k):
+        v = stack[i, j]
+        ok = (v < saturation) & inside
+        if with_valid:
+            ok &= valid[i, j]
+        usable |= _I32(ok) << _I32(i)
+        brightest = max(brightest, v if ok else _F32(0.0))
+    floor = max(dark_level, relative_shadow * brightest)
+    lit = _I32(0)
+    for i in range(k):
+        on = (((usable >> _I32(i)) & _I32(1)) == _I32(1)) & (stack[i, j] > floor)
+        lit |= _I32(on) << _I32(i)
+    return usable, lit
+
+
+@numba.njit(**_INLINE)
+def _fit(stack, j, sets, lights, outer, test, spare, inverse_free, fit, codes, full, k):
+    """Steps 2 and 3 at pixel j, ``sets`` = (inside, usable, lit, alone, determined): b
+    from the lights it trusts (``lit`` if ``alone`` else ``usable``; zero unless they
+    are ``determined``), the residual, and the suspects by the cast-shadow ``test``
+    (shortfall, dark level) with ``spare`` and ``inverse_free``; written to ``fit`` and
+    ``codes`` (separate arguments: parallel loops lose writes to arrays unpacked from a
+    tuple)."""
+    inside, usable, lit, alone, determined = sets
+    shortfall, dark_level = test
+    used = lit if alone else usable
+    zero = _F32(0.0)
+    eq = _normal_equations(stack, j, used, lights, outer, zero, zero, zero, zero, k)
+    sx, sy, sz, det, _ = _adjugate_solve(eq)
+    inverse = _F32(1.0) / (det if determined else _F32(1.0))
+    bx = sx * inverse if determined else zero
+    by = sy * inverse if determined else zero
+    bz = sz * inverse if determined else zero
+    rss, count = _rss(stack, j, used, bx, by, bz, lights, k)
+    every = alone & (lit == full)
+    suspects = _I32(0)
+    if k >= 4:
+        for i in range(k):
+            v = stack[i, j]
+            r = v - (lights[3 * i] * bx + lights[3 * i + 1] * by + lights[3 * i + 2] * bz)
+            missing = -r * inverse_free[i]
+            predicted = v + missing
+            darkened = (missing > shortfall * predicted) | (predicted < zero)
+            suspect = darkened & (abs(missing) > dark_level) & spare[i] & every
+            if k > 4:
+                suspect &= rss - r * r * inverse_free[i] <= _F32(0.25) * rss
+            suspects |= _I32(suspect) << _I32(i)
+    code = (_ALL_LIGHTS if lit == usable else _DROPPED) if alone else _PLAIN
+    fit[0, j] = bx
+    fit[1, j] = by
+    fit[2, j] = bz
+    fit[3, j] = _root_mean(rss, count)
+    code = _I32(code) if inside else _I32(_OUTSIDE)
+    codes[0, j] = lit | (usable << _I32(USABLE_SHIFT)) | (code << _I32(HOW_SHIFT))
+    codes[1, j] = suspects
 
 
 @numba.njit(**_INLINE)

@@ -79,11 +79,16 @@ def _subset_tables(light_bytes: bytes, max_condition: float) -> tuple:
 
 @lru_cache(maxsize=64)
 def _rig_constants(light_bytes: bytes) -> tuple:
-    """The float32 :class:`photostereo.shadow_steps.Lights` as flat tuples."""
+    """The float32 :class:`photostereo.shadow_steps.Lights` flattened: tuples, whose
+    values the compiled loops keep in registers, up to
+    :data:`photostereo._shadow_kernels.WORD_TABLE_LIGHTS` lights; arrays beyond, where
+    the loops over lights no longer unroll and a tuple indexed by a loop variable
+    compiles to a lookup per use."""
     lights = Lights.of(np.frombuffer(light_bytes).reshape(-1, 3))
-    return tuple(np.float32(v) for v in lights.s.ravel()), tuple(
-        np.float32(v) for v in lights.outer.ravel()
-    )
+    flat = (lights.s.ravel(), lights.outer.ravel())
+    if len(lights.s) > _shadow_kernels.WORD_TABLE_LIGHTS:
+        return flat
+    return tuple(tuple(np.float32(v) for v in values) for values in flat)
 
 
 def _key(s: np.ndarray) -> bytes:
