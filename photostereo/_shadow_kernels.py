@@ -142,7 +142,8 @@ def first_pass(k: int, with_valid: bool):
     bool; ``levels`` float32 (saturation, dark level, relative shadow); ``tables`` the
     :func:`subset_table` of the subsets solved alone and of those determining b;
     ``lights`` and ``outer`` the float32 :class:`photostereo.shadow_steps.Lights`
-    flattened (tuples; arrays beyond :data:`WORD_TABLE_LIGHTS` lights); ``cast`` (shortfall, spare (k,) bool, inverse free (k,)) of
+    flattened (tuples; arrays beyond :data:`WORD_TABLE_LIGHTS` lights); ``cast``
+    (shortfall, spare (k,) bool, inverse free (k,)) of
     :class:`photostereo.shadow_steps.CastShadowTest`. Fills ``fit`` (4, P) float32 (b,
     RMS residual) and ``codes`` (2, P) int32 (module docstring).
 
