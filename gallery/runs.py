@@ -24,6 +24,7 @@ preprocessing, not from the runs.
 from __future__ import annotations
 
 import json
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,7 +178,9 @@ def evaluate_runs(
             records = np.asarray(maps.attributes(), dtype=object)
         for run_dir in runs:
             model = load_model(run_dir)
-            seen = set() if all_people else trained_people(run_dir)
+            seen: Set[str] | None = frozenset() if all_people else model.trained_people
+            if seen is None:
+                seen = trained_people(run_dir)
             rows = np.flatnonzero(bona_fide & ~np.isin(subject, sorted(seen)))
             check_people(maps_path, run_dir, subject[rows])
             emb, quality = model.embed_file(maps, rows, batch_size=batch_size)

@@ -68,6 +68,12 @@ class Model(Protocol):
     def fingerprint(self) -> str: ...
 
     @property
+    def trained_people(self) -> frozenset[str] | None:
+        """The people the model was trained on where it carries them (an exported
+        model does); None: the run folder's split.json says."""
+        ...
+
+    @property
     def config(self) -> ModelConfig: ...
 
     @property

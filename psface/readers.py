@@ -12,11 +12,13 @@ if TYPE_CHECKING:
 
 def maps_and_models(device: str | None) -> dict[str, Any]:
     """``open_maps`` and ``load_model`` keyword arguments for a gallery workflow, models
-    on ``device``. Imported on use: they bring torch and h5py, which ``--help`` need not."""
+    on ``device``: run folders through PyTorch, exported files through onnxruntime
+    (:func:`recognition.models.load_model`). Imported on use: they bring torch and h5py,
+    which ``--help`` need not."""
     from photostereo.maps_file import MapsFile
-    from recognition.embed import load_embedder
+    from recognition.models import load_model
 
-    return {"open_maps": MapsFile, "load_model": partial(load_embedder, device=device)}
+    return {"open_maps": MapsFile, "load_model": partial(load_model, device=device)}
 
 
 def attribute_reader() -> AttributeReader:

@@ -1,14 +1,11 @@
-"""Trained models to embeddings: load a run, embed maps in batches, write emb.h5.
+"""Trained runs to embeddings with PyTorch: load a run, embed maps in batches.
 
 :func:`load_embedder` rebuilds the model from ``RUN/config.json`` and loads
 ``RUN/model.safetensors`` (no pickle). :class:`Embedder` turns maps stacked as
 ``MapsFile.read(modality)`` returns them into L2-normalised embeddings and a quality
 score, the feature magnitude before normalisation (meaningful under MagFace).
-:func:`embed_dataset` is ``psface embed``: a whole maps file to emb.h5.
-
-emb.h5 layout (:func:`write_embeddings`): datasets ``embedding`` (N, D) float32,
-``quality`` (N,) float32, ``subject`` and ``session`` (N,) UTF-8 strings; attributes
-``model_fingerprint``, ``modality`` and ``schema_version``.
+:mod:`recognition.onnx_model` does the same for an exported model without PyTorch, and
+:mod:`recognition.embeddings_file` writes either's embeddings to emb.h5.
 
 Long work reports through ``progress(done, total)``; drawing a bar is the caller's.
 """
@@ -20,24 +17,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from photostereo.maps_file import CHANNELS, MapsFile
 from psbase.errors import ConfigError, InputError
-from psbase.hdf5 import write_hdf5_atomically
-from psbase.outputs import check_output_file
 from recognition.attributes import TASKS
 from recognition.checkpoint import check_tensors, load_tensors, save_tensors
 from recognition.config import TrainConfig, load_config, save_config
 from recognition.device import autocast, autocast_dtype, resolve_device, uses_channels_last
 from recognition.fusion import EmbeddingModel
+from recognition.models import RUN_FILES
 from recognition.multitask import attribute_logits
 
-MODEL_FILE = "model.safetensors"
-EMBEDDINGS_SCHEMA_VERSION = 1
+MODEL_FILE = RUN_FILES[1]
 
 
 @torch.no_grad()
@@ -99,6 +93,8 @@ class Embedder:
     fingerprint: str
     device: torch.device
     run: Path
+    #: None: the run folder's split.json names its training people.
+    trained_people: frozenset[str] | None = None
 
     @property
     def modality(self) -> str:
@@ -195,11 +191,6 @@ class Embedder:
         return np.concatenate(parts)
 
 
-def model_files(run_dir: str | Path) -> list[Path]:
-    """The files of a run that embedding reads: a command's outputs may not be these."""
-    return [Path(run_dir) / "config.json", Path(run_dir) / MODEL_FILE]
-
-
 def load_embedder(run_dir: str | Path, *, device: str | None = None) -> Embedder:
     """The trained model in ``run_dir``; a missing or corrupt run is an InputError."""
     run = Path(run_dir)
@@ -218,59 +209,3 @@ def load_embedder(run_dir: str | Path, *, device: str | None = None) -> Embedder
     if uses_channels_last(config, resolved):
         model.to(memory_format=torch.channels_last)
     return Embedder(model, config, fingerprint(weights, config), resolved, run)
-
-
-def write_embeddings(
-    path: str | Path,
-    embeddings: np.ndarray,
-    quality: np.ndarray,
-    subjects: np.ndarray,
-    sessions: np.ndarray,
-    *,
-    model_fingerprint: str,
-    modality: str,
-) -> None:
-    """Write emb.h5 (layout in the module docstring) atomically, owner-only."""
-    strings = h5py.string_dtype("utf-8")
-
-    def fill(handle: h5py.File) -> None:
-        handle.create_dataset("embedding", data=embeddings.astype(np.float32))
-        handle.create_dataset("quality", data=quality.astype(np.float32))
-        handle.create_dataset("subject", data=[str(s) for s in subjects], dtype=strings)
-        handle.create_dataset("session", data=[str(s) for s in sessions], dtype=strings)
-        handle.attrs["model_fingerprint"] = model_fingerprint
-        handle.attrs["modality"] = modality
-        handle.attrs["schema_version"] = EMBEDDINGS_SCHEMA_VERSION
-
-    write_hdf5_atomically(path, fill)
-
-
-def embed_dataset(
-    maps_path: str | Path,
-    run_dir: str | Path,
-    out: str | Path,
-    *,
-    overwrite: bool = False,
-    batch_size: int = 256,
-    device: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[int, str]:
-    """Embed every sample of ``maps_path`` with the run's model into ``out`` (emb.h5);
-    return (samples, modality). ``out`` is checked first, so a refusal costs no work."""
-    check_output_file(out, overwrite=overwrite, inputs=[Path(maps_path), *model_files(run_dir)])
-    embedder = load_embedder(run_dir, device=device)
-    with MapsFile(maps_path) as maps_file:
-        embeddings, quality = embedder.embed_file(
-            maps_file, batch_size=batch_size, progress=progress
-        )
-        subjects, sessions = maps_file.labels()
-    write_embeddings(
-        out,
-        embeddings,
-        quality,
-        subjects,
-        sessions,
-        model_fingerprint=embedder.fingerprint,
-        modality=embedder.modality,
-    )
-    return len(embeddings), embedder.modality

@@ -11,7 +11,8 @@ from psface.progress import progress_bar
 
 HELP = "embed every sample of maps.h5 with a trained model into emb.h5"
 DESCRIPTION = """\
-Run a trained model (a `psface train` run folder) over every sample of a maps dataset,
+Run a trained model (a `psface train` run folder, or the .onnx file `psface export`
+makes of one) over every sample of a maps dataset,
 in batches, and write one L2-normalised embedding per sample with its quality score
 (the feature magnitude before normalisation; with MagFace, larger = better quality).
 The model's modality picks which maps are read.
@@ -39,7 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("maps", type=Path, metavar="MAPS", help="maps dataset (maps.h5)")
-    parser.add_argument("--model", required=True, type=Path, metavar="RUN", help="run folder")
+    parser.add_argument(
+        "--model",
+        required=True,
+        type=Path,
+        metavar="RUN",
+        help="run folder, or a model exported by psface export (.onnx: runs without PyTorch)",
+    )
     parser.add_argument("-o", "--out", required=True, type=Path, help="embeddings file to write")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace OUT if it exists (never an input)"
@@ -51,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recognition.embed import embed_dataset
+    from recognition.embeddings_file import embed_dataset
 
     with nullcontext() if args.quiet else progress_bar("embed", "map") as progress:
         count, modality = embed_dataset(

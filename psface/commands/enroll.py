@@ -28,7 +28,12 @@ examples:
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, metavar="RUN", help="trained run folder")
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="RUN",
+        help="trained run folder, or a model exported by psface export (.onnx)",
+    )
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--batch-size", type=positive_int, default=256, help="maps per batch (256)")
 

@@ -70,7 +70,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("maps", type=Path, metavar="MAPS", help="maps dataset (maps.h5)")
     parser.add_argument(
-        "--model", required=True, action="append", metavar="RUN", help="run folder (repeatable)"
+        "--model",
+        required=True,
+        action="append",
+        metavar="RUN",
+        help="run folder, or a model exported by psface export (.onnx); repeatable",
     )
     parser.add_argument("-o", "--out", required=True, type=Path, help="report folder")
     parser.add_argument(
@@ -109,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from gallery.runs import evaluate_runs
     from psbase.outputs import output_folder
     from psface.plots import write_plots
-    from recognition.embed import model_files
+    from recognition.models import model_files
 
     inputs = [args.maps, *(f for m in args.model for f in model_files(m))]
     with output_folder(args.out, overwrite=args.overwrite, inputs=inputs):

@@ -10,9 +10,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from photostereo.batch import run_preprocess
 from photostereo.integrate import INTEGRATORS
-from photostereo.preprocess import PreprocessConfig
 from photostereo.solvers import SOLVERS
 from psbase.errors import InputError
 from psface.options import (
@@ -111,6 +109,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported on use: the liveness networks bring torch, which other commands need not
+    from photostereo.batch import run_preprocess
+    from photostereo.preprocess import PreprocessConfig
+
     config = PreprocessConfig(
         size=args.size,
         detect=not args.no_detect,

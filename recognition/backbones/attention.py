@@ -101,7 +101,12 @@ class AttributeSplit(nn.Module):
     def _pool(
         self, x: torch.Tensor, pool: Callable[[torch.Tensor, int], torch.Tensor]
     ) -> torch.Tensor:
-        """The pyramid's bins of x concatenated: (n, C·Σb²), channel-major per level."""
+        """The pyramid's bins of x concatenated: (n, C·Σb²), channel-major per level.
+        While exporting to ONNX, whose adaptive pooling needs bins that divide the map,
+        the same bins are cut out one by one (:func:`adaptive_bins`)."""
+        if torch.onnx.is_in_onnx_export():
+            reduce = torch.amax if pool is F.adaptive_max_pool2d else torch.mean
+            return torch.cat([adaptive_bins(x, b, reduce).flatten(1) for b in self.pyramid], 1)
         return torch.cat([pool(x, b).flatten(1) for b in self.pyramid], dim=1)
 
     def attention(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,6 +126,25 @@ class AttributeSplit(nn.Module):
             x = x.float()
             x_attr = 0.5 * (x * a_channel + x * a_spatial)
             return x - x_attr, x_attr
+
+
+def adaptive_bins(x: torch.Tensor, bins: int, reduce: Callable[..., torch.Tensor]) -> torch.Tensor:
+    """(n, C, bins, bins): ``reduce`` (torch.mean or torch.amax) over the windows of
+    adaptive pooling, rows floor(i h / bins) to ceil((i + 1) h / bins) and the same
+    across, each sliced out at its fixed size: what ``F.adaptive_avg_pool2d`` and
+    ``F.adaptive_max_pool2d`` compute, in operators any ONNX runtime has."""
+    h, w = x.shape[-2:]
+
+    def edges(size: int, i: int) -> slice:
+        return slice(i * size // bins, -(-(i + 1) * size // bins))
+
+    rows = [
+        torch.stack(
+            [reduce(x[:, :, edges(h, i), edges(w, j)], dim=(2, 3)) for j in range(bins)], -1
+        )
+        for i in range(bins)
+    ]
+    return torch.stack(rows, dim=-2)
 
 
 class AttentionCascade(nn.Module):

@@ -90,6 +90,8 @@ class AlbedoModel:
     modality = "albedo"
     config = SimpleNamespace(embedding_dim=SIZE * SIZE)
 
+    trained_people = None  # the run folder's split.json says
+
     def embed_file(self, maps_file, indices=None, *, batch_size=256):
         rows = np.arange(len(maps_file)) if indices is None else np.asarray(indices)
         flat = maps_file.read("albedo", rows).reshape(len(rows), -1)

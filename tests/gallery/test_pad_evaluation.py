@@ -81,6 +81,8 @@ class AlbedoModel:
     modality = "albedo"
     config = Config()
 
+    trained_people = None  # the run folder's split.json says
+
     def embed_file(self, maps_file, indices=None, *, batch_size=256):
         indices = np.arange(len(maps_file)) if indices is None else np.asarray(indices)
         albedo = maps_file.handle["albedo"][:, 0].reshape(len(maps_file), -1)[indices, :DIM]
