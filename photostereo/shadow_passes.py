@@ -13,6 +13,7 @@ from photostereo._shadow_kernels import HOW_SHIFT, USABLE_SHIFT, subset_table
 from photostereo.shadow_steps import (
     CastShadowTest,
     FirstPass,
+    FittedPixels,
     Lights,
     subset_decisions,
     subset_members,
@@ -23,24 +24,13 @@ _BITS = (1 << _shadow_kernels.MAX_SUBSET_LIGHTS) - 1
 
 
 @dataclass
-class PackedFirstPass:
+class PackedFirstPass(FittedPixels):
     """:class:`photostereo.shadow_steps.FirstPass` as the compiled pass leaves it: the
-    same ``fit``, suspects and ``k``, with the integer fields packed in ``codes`` (2,
-    P) int32 (:mod:`photostereo._shadow_kernels`)."""
+    same ``fit`` and suspects, with the integer fields of its ``k`` lights packed in
+    ``codes`` (2, P) int32 (:mod:`photostereo._shadow_kernels`)."""
 
-    fit: np.ndarray
     codes: np.ndarray
     k: int
-    suspect_cols: np.ndarray
-    suspect_sets: np.ndarray
-
-    @property
-    def b(self) -> np.ndarray:
-        return self.fit[:3]
-
-    @property
-    def residual(self) -> np.ndarray:
-        return self.fit[3]
 
     def every_light_lit(self, sample) -> np.ndarray:
         packed = sample(self.codes[0])
@@ -123,7 +113,7 @@ def first_pass_compiled(
     )  # fmt: skip
     cols = _shadow_kernels.nonzero_columns(codes[1])
     sets = ((codes[1, cols][None, :] >> np.arange(k)[:, None]) & 1).astype(bool)
-    return PackedFirstPass(fit, codes, k, cols, sets)
+    return PackedFirstPass(fit=fit, suspect_cols=cols, suspect_sets=sets, codes=codes, k=k)
 
 
 def block_fields_compiled(

@@ -49,21 +49,13 @@ class Lights:
 
 
 @dataclass
-class FirstPass:
-    """Steps 1 to 3 per pixel, P pixels of K lights.
-
-    ``fit`` (4, P) float32: b and the RMS residual over the observations used, zero
-    outside the mask; ``how`` (P,) uint8: 0 outside the mask, else 1, 2 or 4 of
-    :data:`HOW` (5 once step 3 moves a pixel); ``lit`` and ``usable`` (K, P) bool;
-    ``suspect`` (P,) bool: where step 3 suspects a light; ``suspect_cols`` (n,) those
-    pixels and ``suspect_sets`` (K, n) bool the lights suspected at each.
-    """
+class FittedPixels:
+    """What steps 1 to 3 leave in either form (:class:`FirstPass`, or the compiled
+    pass's packed one): ``fit`` (4, P) float32, b and the RMS residual over the
+    observations used, zero outside the mask; ``suspect_cols`` (n,) the pixels where
+    step 3 suspects a light, and ``suspect_sets`` (K, n) bool the lights suspected."""
 
     fit: np.ndarray
-    how: np.ndarray
-    lit: np.ndarray
-    usable: np.ndarray
-    suspect: np.ndarray
     suspect_cols: np.ndarray
     suspect_sets: np.ndarray
 
@@ -74,6 +66,20 @@ class FirstPass:
     @property
     def residual(self) -> np.ndarray:
         return self.fit[3]
+
+
+@dataclass
+class FirstPass(FittedPixels):
+    """Steps 1 to 3 per pixel, P pixels of K lights, as NumPy arrays: ``how`` (P,)
+    uint8: 0 outside the mask, else 1, 2 or 4 of :data:`HOW` (5 once step 3 moves a
+    pixel); ``lit`` and ``usable`` (K, P) bool; ``suspect`` (P,) bool: where step 3
+    suspects a light.
+    """
+
+    how: np.ndarray
+    lit: np.ndarray
+    usable: np.ndarray
+    suspect: np.ndarray
 
     def every_light_lit(self, sample) -> np.ndarray:
         """(n,) bool: step 2 solved the pixels ``sample(values (..., P)) -> (..., n)``

@@ -13,7 +13,6 @@ Long work reports through ``progress(done, total)``; drawing a bar is the caller
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,13 +20,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from photostereo.maps_file import CHANNELS, MapsFile
-from psbase.errors import ConfigError, InputError
-from recognition.attributes import TASKS
+from photostereo.maps_file import CHANNELS
+from psbase.errors import InputError
 from recognition.checkpoint import check_tensors, load_tensors, save_tensors
 from recognition.config import TrainConfig, load_config, save_config
 from recognition.device import autocast, autocast_dtype, resolve_device, uses_channels_last
 from recognition.fusion import EmbeddingModel
+from recognition.maps_embedder import MapsEmbedder
 from recognition.models import RUN_FILES
 from recognition.multitask import attribute_logits
 
@@ -85,8 +84,8 @@ def fingerprint(weights: Path, config: TrainConfig) -> str:
 
 
 @dataclass
-class Embedder:
-    """A trained model ready to embed maps of its modality."""
+class Embedder(MapsEmbedder):
+    """A trained run ready to embed maps of its modality, through PyTorch."""
 
     model: EmbeddingModel
     config: TrainConfig
@@ -108,87 +107,21 @@ class Embedder:
     def channels(self) -> int:
         return sum(CHANNELS[m] for m in self.config.modalities)
 
-    def _checked(self, maps: np.ndarray) -> np.ndarray:
-        maps = np.asarray(maps)
-        expected = (self.channels, self.size, self.size)
-        if maps.ndim != 4 or maps.shape[1:] != expected:
-            raise ConfigError(
-                f"model {self.run} takes {self.modality} maps shaped (n, {expected[0]}, "
-                f"{expected[1]}, {expected[2]}), got {tuple(maps.shape)}"
-            )
-        return maps
-
-    def _check_file(self, maps_file: MapsFile) -> None:
-        if maps_file.size != self.size:
-            raise InputError(
-                maps_file.path,
-                f"maps are {maps_file.size} px but model {self.run} takes {self.size} px",
-            )
-
     def embed(self, maps: np.ndarray, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """(embeddings (n, D) float32 L2-normalised, quality (n,) float32) for maps
         (n, C, S, S) stacked for :attr:`modality`."""
-        maps = self._checked(maps)
         return embed_arrays(
             self.model,
-            maps,
+            self.checked(maps),
             device=self.device,
             batch_size=batch_size,
             amp_dtype=autocast_dtype(self.config, self.device),
             channels_last=uses_channels_last(self.config, self.device),
         )
 
-    def embed_file(
-        self,
-        maps_file: MapsFile,
-        indices: np.ndarray | None = None,
-        *,
-        batch_size: int = 256,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Embed samples of an open maps file (all, or ``indices``), reading batch by batch;
-        ``progress(done, total)`` counts samples."""
-        self._check_file(maps_file)
-        rows = np.arange(len(maps_file)) if indices is None else np.asarray(indices)
-        parts_e, parts_q = [], []
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start : start + batch_size]
-            emb, quality = self.embed(maps_file.read(self.modality, chunk), batch_size=batch_size)
-            parts_e.append(emb)
-            parts_q.append(quality)
-            if progress is not None:
-                progress(start + len(chunk), len(rows))
-        if not parts_e:
-            dim = self.config.embedding_dim
-            return np.zeros((0, dim), np.float32), np.zeros(0, np.float32)
-        return np.concatenate(parts_e), np.concatenate(parts_q)
-
-    def attribute_logits_file(
-        self,
-        maps_file: MapsFile,
-        indices: np.ndarray | None = None,
-        *,
-        batch_size: int = 256,
-    ) -> np.ndarray | None:
-        """(n, T) attribute-head logits of a multi-task model for samples of an open maps
-        file (all, or ``indices``), read batch by batch, columns in
-        :data:`recognition.attributes.TASKS` order; None for a single-task model."""
-        if not self.config.multitask:
-            return None
-        self._check_file(maps_file)
-        rows = np.arange(len(maps_file)) if indices is None else np.asarray(indices)
-        parts = [np.zeros((0, len(TASKS)), np.float32)]
-        for start in range(0, len(rows), batch_size):
-            maps = self._checked(maps_file.read(self.modality, rows[start : start + batch_size]))
-            parts.append(
-                attribute_logits(
-                    self.model,
-                    np.nan_to_num(maps, nan=0.0),
-                    device=self.device,
-                    batch_size=batch_size,
-                )
-            )
-        return np.concatenate(parts)
+    def attribute_logits(self, maps: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+        maps = np.nan_to_num(self.checked(maps), nan=0.0)
+        return attribute_logits(self.model, maps, device=self.device, batch_size=batch_size)
 
 
 def load_embedder(run_dir: str | Path, *, device: str | None = None) -> Embedder:

@@ -9,14 +9,14 @@ Nothing on this path imports torch: a deployment needs numpy, h5py and onnxrunti
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from psbase.errors import ConfigError, InputError
+from psbase.errors import InputError
+from recognition.maps_embedder import MapsEmbedder
 
 _KEYS = ("modality", "size", "channels", "embedding_dim", "fingerprint", "tasks", "train_people")
 
@@ -29,39 +29,40 @@ class OnnxConfig:
     multitask: bool
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(MapsEmbedder):
     """An exported model ready to embed maps of its modality (see module docstring)."""
 
     def __init__(self, path: Path, session: Any, meta: dict[str, str]) -> None:
         self.run = path
         self._session = session
         self.fingerprint = meta["fingerprint"]
-        self.size = int(meta["size"])
-        self.channels = int(meta["channels"])
+        self._size = int(meta["size"])
+        self._channels = int(meta["channels"])
         self._modality = meta["modality"]
         tasks = json.loads(meta["tasks"])
         self.config = OnnxConfig(int(meta["embedding_dim"]), bool(tasks))
         self.trained_people = frozenset(json.loads(meta["train_people"]))
-        self._outputs = [o.name for o in session.get_outputs()]
 
     @property
     def modality(self) -> str:
         return self._modality
 
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def channels(self) -> int:
+        return self._channels
+
     def _run(self, maps: np.ndarray) -> list[np.ndarray]:
-        maps = np.asarray(maps)
-        expected = (self.channels, self.size, self.size)
-        if maps.ndim != 4 or maps.shape[1:] != expected:
-            raise ConfigError(
-                f"model {self.run} takes {self.modality} maps shaped (n, {expected[0]}, "
-                f"{expected[1]}, {expected[2]}), got {tuple(maps.shape)}"
-            )
         feed = {self._session.get_inputs()[0].name: np.ascontiguousarray(maps, np.float32)}
         return self._session.run(None, feed)
 
     def embed(self, maps: np.ndarray, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """(embeddings (n, D) float32 L2-normalised, quality (n,) float32) for maps
         (n, C, S, S) stacked for :attr:`modality`, as ``Embedder.embed`` gives them."""
+        maps = self.checked(maps)
         parts = [np.zeros((0, self.config.embedding_dim), np.float32)]
         for start in range(0, len(maps), batch_size):
             parts.append(self._run(maps[start : start + batch_size])[0])
@@ -69,55 +70,10 @@ class OnnxEmbedder:
         magnitude = np.linalg.norm(features, axis=1)
         return features / np.maximum(magnitude, 1e-12)[:, None], magnitude.astype(np.float32)
 
-    def _check_file(self, maps_file: Any) -> None:
-        if maps_file.size != self.size:
-            raise InputError(
-                maps_file.path,
-                f"maps are {maps_file.size} px but model {self.run} takes {self.size} px",
-            )
-
-    def embed_file(
-        self,
-        maps_file: Any,
-        indices: np.ndarray | None = None,
-        *,
-        batch_size: int = 256,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Embed samples of an open maps file (all, or ``indices``), batch by batch;
-        ``progress(done, total)`` counts samples."""
-        self._check_file(maps_file)
-        rows = np.arange(len(maps_file)) if indices is None else np.asarray(indices)
-        parts_e = [np.zeros((0, self.config.embedding_dim), np.float32)]
-        parts_q = [np.zeros(0, np.float32)]
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start : start + batch_size]
-            emb, quality = self.embed(maps_file.read(self.modality, chunk), batch_size=batch_size)
-            parts_e.append(emb)
-            parts_q.append(quality)
-            if progress is not None:
-                progress(start + len(chunk), len(rows))
-        return np.concatenate(parts_e), np.concatenate(parts_q)
-
-    def attribute_logits_file(
-        self,
-        maps_file: Any,
-        indices: np.ndarray | None = None,
-        *,
-        batch_size: int = 256,
-    ) -> np.ndarray | None:
-        """(n, T) attribute logits of a multi-task model, columns in the exported task
-        order; None for a single-task model."""
-        if not self.config.multitask:
-            return None
-        self._check_file(maps_file)
-        rows = np.arange(len(maps_file)) if indices is None else np.asarray(indices)
-        parts = []
-        for start in range(0, len(rows), batch_size):
-            parts.append(
-                self._run(maps_file.read(self.modality, rows[start : start + batch_size]))[1]
-            )
-        return np.concatenate(parts).astype(np.float32) if parts else None
+    def attribute_logits(self, maps: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+        maps = self.checked(maps)
+        parts = [self._run(maps[s : s + batch_size])[1] for s in range(0, len(maps), batch_size)]
+        return np.concatenate(parts).astype(np.float32)
 
 
 def load_onnx_embedder(path: str | Path) -> OnnxEmbedder:
