@@ -19,7 +19,8 @@ through onnxruntime on the CPU without importing PyTorch. Its templates match th
 run's (cosine >= 0.9999), so galleries and emb.h5 files made with either accept the
 other.
 
---int8 quantises the weights dynamically (onnxruntime): a quarter of the size; on the
+--int8 quantises the weights dynamically (onnxruntime): a quarter of the size, but
+slower on a small CPU (the float export runs at about twice PyTorch's speed); on the
 demo's held-out people its verification AUC moved from 0.9746 to 0.9752. Its
 templates are not the run's, so it gets a fingerprint of its own.
 
