@@ -262,12 +262,17 @@ def root_mean(rss: np.ndarray, count: np.ndarray) -> np.ndarray:
     return np.sqrt(rss / np.maximum(count, 1).astype(np.float32))
 
 
+def determines(s: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """(n,) bool, in float64: whether each set of lights ``members`` (K, n) determines b."""
+    return regularised_inverses(s, members)[1]
+
+
 def subset_decisions(s: np.ndarray, members: np.ndarray, max_condition: float) -> tuple:
     """Step 2's decisions for sets of lights ``members`` (K, n) bool, in float64: whether
     a pixel lit by that set is solved from it alone (three or more, determining b, and
     well conditioned unless they are every light), and whether the set determines b."""
     k = len(s)
-    _, determined = regularised_inverses(s, members)
+    determined = determines(s, members)
     count = members.sum(axis=0)
     guarded = (count == k) | (condition_numbers(s, members) <= max_condition)
     return determined & (count >= MIN_OBSERVATIONS) & guarded, determined
@@ -290,7 +295,7 @@ def first_pass_numpy(
     lit = lit_observations(stack, usable, dark_level, relative_shadow)
     alone, _ = subset_decisions(s, lit, max_condition)
     used = np.where(alone, lit, usable)
-    _, determined = subset_decisions(s, used, max_condition)
+    determined = determines(s, used)
     scaled, det, _ = adjugate_solve(normal_equations(stack, used, lights))
     b = np.where(determined, scaled * (_F32(1) / np.where(determined, det, _F32(1))), _F32(0))
     rss, residuals = residual_sums(stack, lights, b, used)
